@@ -1,0 +1,102 @@
+"""Sparse multi-label mask store: per item and structure, the bounding-box crop as packed bits.
+
+Masks of overlapping bones cannot live in one label image, and full
+(structures, H, W) arrays waste space. A shard is one Parquet file with a row per
+(item, structure): the crop's offset and size and ``np.packbits`` of the crop.
+Reading one item filters on ``item`` without loading the whole shard.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from denseseg.io.atomic import atomic_file
+
+MASK_SCHEMA = pa.schema(
+    [
+        ("item", pa.string()),
+        ("structure", pa.string()),
+        ("height", pa.int32()),  # full image size
+        ("width", pa.int32()),
+        ("top", pa.int32()),  # crop offset
+        ("left", pa.int32()),
+        ("crop_height", pa.int32()),
+        ("crop_width", pa.int32()),
+        ("bits", pa.binary()),  # np.packbits of the boolean crop, row-major
+        ("confidence", pa.float32()),  # NaN when not applicable
+    ]
+)
+
+
+def mask_rows(item: str, masks: np.ndarray, structures: Sequence[str], confidence=None) -> list[dict]:
+    """Encode a (S, H, W) boolean stack into rows; empty masks are omitted."""
+    if masks.ndim != 3 or masks.shape[0] != len(structures):
+        raise ValueError(f"{item}: masks of shape (S={len(structures)}, H, W) expected, got {masks.shape}")
+    _, height, width = masks.shape
+    rows = []
+    for s, name in enumerate(structures):
+        mask = masks[s].astype(bool, copy=False)
+        rows_any, cols_any = mask.any(1), mask.any(0)
+        if not rows_any.any():
+            continue
+        top, bottom = np.flatnonzero(rows_any)[[0, -1]]
+        left, right = np.flatnonzero(cols_any)[[0, -1]]
+        crop = mask[top : bottom + 1, left : right + 1]
+        rows.append(
+            {
+                "item": item,
+                "structure": name,
+                "height": height,
+                "width": width,
+                "top": int(top),
+                "left": int(left),
+                "crop_height": crop.shape[0],
+                "crop_width": crop.shape[1],
+                "bits": np.packbits(crop).tobytes(),
+                "confidence": float("nan") if confidence is None else float(confidence[s]),
+            }
+        )
+    return rows
+
+
+def write_mask_shard(path: str | os.PathLike, rows: Iterable[dict]) -> None:
+    """Write rows (from ``mask_rows``) atomically as one zstd Parquet shard."""
+    table = pa.Table.from_pylist(list(rows), schema=MASK_SCHEMA)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def decode_rows(table: pa.Table, structures: Sequence[str]) -> dict[str, np.ndarray]:
+    """Decode rows into {item: (S, H, W) bool}; structures without a row are empty."""
+    out: dict[str, np.ndarray] = {}
+    data = table.to_pydict()
+    for i, item in enumerate(data["item"]):
+        name = data["structure"][i]
+        if name not in structures:
+            raise ValueError(f"mask row for item {item!r}: unknown structure {name!r}")
+        if item not in out:
+            out[item] = np.zeros((len(structures), data["height"][i], data["width"][i]), bool)
+        h, w = data["crop_height"][i], data["crop_width"][i]
+        bits = np.frombuffer(data["bits"][i], np.uint8)
+        crop = np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool)
+        top, left = data["top"][i], data["left"][i]
+        out[item][structures.index(name), top : top + h, left : left + w] = crop
+    return out
+
+
+def read_mask_shard(path: str | os.PathLike, structures: Sequence[str], items=None) -> dict[str, np.ndarray]:
+    """Read all (or the given) items of one shard."""
+    filters = None if items is None else [("item", "in", list(items))]
+    table = pq.read_table(Path(path), filters=filters, schema=MASK_SCHEMA)
+    return decode_rows(table, list(structures))
+
+
+def read_confidences(path: str | os.PathLike) -> "pa.Table":
+    """The (item, structure, confidence) columns of a shard, without the bits."""
+    return pq.read_table(Path(path), columns=["item", "structure", "confidence"])

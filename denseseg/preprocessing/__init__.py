@@ -1,0 +1,1 @@
+"""Preprocessing: from a raw release to working-resolution, left-hand images."""

@@ -1,0 +1,1 @@
+"""One module per DVC stage: read params and inputs, call the library, write outputs atomically."""

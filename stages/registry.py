@@ -1,0 +1,20 @@
+"""The stage names of dvc.yaml and the classes that implement them."""
+
+from __future__ import annotations
+
+import importlib
+
+# stage name -> "module:Class"; imported lazily so that `--help` stays fast.
+STAGES: dict[str, str] = {
+    "phantom": "stages.phantom:PhantomStage",
+    "ingest": "stages.ingest:IngestStage",
+}
+
+
+def load_stage_class(name: str):
+    try:
+        target = STAGES[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
