@@ -65,6 +65,9 @@ class Stage(ABC, Generic[P]):
         """A project path (as written in params.yaml) resolved against the project root."""
         return self.root / relative
 
+    def prepare(self) -> None:
+        """Read inputs and plan the work before ``shards()``; fail early with StageError."""
+
     def shards(self) -> Sequence[Any]:
         """The independent units of work; one by default."""
         return [None]
@@ -79,6 +82,7 @@ class Stage(ABC, Generic[P]):
 
     def run_serial(self, progress: Callable[[int, int], None] | None = None) -> StageReport:
         """Run every shard in this thread, in order (tests, benchmarks, debugging)."""
+        self.prepare()
         shards = list(self.shards())
         results = []
         for done, shard in enumerate(shards, 1):

@@ -62,3 +62,10 @@ def commit_dir(staging: str | os.PathLike, dest: str | os.PathLike) -> None:
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, dest)
+
+
+def write_json_atomic(dest: str | os.PathLike, obj) -> None:
+    """Deterministic JSON (sorted keys, fixed indent, trailing newline), written atomically."""
+    import json
+
+    write_text_atomic(dest, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")

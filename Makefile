@@ -1,0 +1,56 @@
+# Two commands for a fresh machine:
+#   make run   install everything, start a Prefect server with its UI, run `dvc repro`
+#   make test  install everything, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PREFECT_PORT ?= 4200
+export DVC_NO_ANALYTICS := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_EXTRA_LOGGERS := denseseg,stages
+
+.PHONY: run test setup system-packages prefect-server repro clean-venv
+
+run: setup prefect-server repro
+
+test: setup
+	$(BIN)/python -m pytest
+
+setup: system-packages $(VENV)/.installed
+
+# open3d needs libusb and libGL; skipped when already present (or when not root).
+system-packages:
+	@if ! dpkg -s libusb-1.0-0 libgl1 libgomp1 >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libusb-1.0-0 libgl1 libgomp1; \
+	  else echo "please install the system packages libusb-1.0-0 libgl1 libgomp1 (needs root)"; fi; \
+	fi
+
+# torch is installed first from its exact pin (a CPU build on the machines of this project).
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+# Start a local Prefect server with its UI unless PREFECT_API_URL points at one already.
+prefect-server:
+	@if [ -n "$$PREFECT_API_URL" ]; then \
+	  echo "Prefect: using the server at $$PREFECT_API_URL"; \
+	else \
+	  if ! curl -fs http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null 2>&1; then \
+	    mkdir -p .prefect; \
+	    nohup $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) > .prefect/server.log 2>&1 & \
+	    for i in $$(seq 1 60); do curl -fs http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null 2>&1 && break; sleep 1; done; \
+	  fi; \
+	  echo "Prefect UI: http://127.0.0.1:$(PREFECT_PORT)  (server log: .prefect/server.log)"; \
+	fi
+
+repro:
+	@api=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api}; \
+	PREFECT_API_URL=$$api $(BIN)/dvc repro
+	@echo "Report: reports/report.md   Metrics: $(BIN)/dvc metrics show"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,32 @@
+"""Ingest one radiograph: decode, mirror right hands to left, resample to the working frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from denseseg.io.grazpedwri import ImageRecord
+from denseseg.io.png import ImageError, encode_png, read_png
+from denseseg.preprocessing.working_frame import WorkingFrame
+
+
+@dataclass(frozen=True)
+class IngestedImage:
+    record: ImageRecord
+    frame: WorkingFrame
+    png: bytes  # the working-resolution image, uint16 PNG
+
+
+def ingest_image(record: ImageRecord, source: Path, height: int, width: int) -> IngestedImage:
+    """Decode ``source`` and bring it to the working frame; ImageError on a bad file."""
+    pixels = read_png(source)
+    if pixels.dtype != np.uint16:
+        raise ImageError(f"{source}: 16-bit greyscale PNG expected, found 8-bit")
+    if min(pixels.shape) < 16:
+        raise ImageError(f"{source}: image of {pixels.shape[0]}x{pixels.shape[1]} px is too small")
+    frame = WorkingFrame.fit(pixels.shape[0], pixels.shape[1], height, width, flipped=record.laterality == "R")
+    working = frame.warp_image(pixels)
+    image = np.clip(np.rint(working), 0, 65535).astype(np.uint16)
+    return IngestedImage(record=record, frame=frame, png=encode_png(image))

@@ -1,0 +1,1 @@
+"""Shape maths: contours, point-set registration, templates, sampling."""

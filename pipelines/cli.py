@@ -1,0 +1,68 @@
+"""``python -m pipelines <stage> [--set section.key=value ...]``: run one stage of dvc.yaml.
+
+Exit status 0 on success; otherwise one line on stderr saying why, and 2 for
+bad params or input, 1 for an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from stages.registry import STAGES
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines",
+        description="Run one DenseSeg pipeline stage as a Prefect flow (dvc.yaml calls this).",
+        epilog="stages: " + ", ".join(STAGES) + ". A foreach stage is named stage@variant (e.g. uvmaps@jsrt).",
+    )
+    parser.add_argument("stage", help="stage name as in dvc.yaml")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a value of params.yaml for this run (repeatable), like dvc exp run -S",
+    )
+    parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding params.yaml")
+    parser.add_argument("--no-prefect", action="store_true", help="run the shards serially without Prefect")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--traceback", action="store_true", help="print the full traceback on failure")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Library and stage loggers show up in the Prefect UI next to the flow's own.
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "denseseg,stages")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    from stages.base import StageError
+    from stages.config import build_stage
+
+    try:
+        stage = build_stage(args.stage, args.root, args.overrides)
+        if args.no_prefect:
+            report = stage.run_serial()
+        else:
+            from pipelines.flow import run_stage
+
+            report = run_stage(stage, args.stage, show_progress=not args.quiet)
+    except StageError as err:
+        print(f"error: {args.stage}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"error: {args.stage}: interrupted; no partial output was committed", file=sys.stderr)
+        return 130
+    except Exception as err:  # one line for the user, the traceback on request
+        if args.traceback:
+            traceback.print_exc()
+        message = str(err).splitlines()[0] if str(err) else ""
+        print(f"error: {args.stage}: {type(err).__name__}: {message}", file=sys.stderr)
+        return 1
+    summary = ", ".join(f"{k}={v}" for k, v in report.metrics.items() if not isinstance(v, (dict, list)))
+    print(f"{args.stage}: done ({summary})")
+    return 0
