@@ -6,8 +6,16 @@ import importlib
 
 # stage name -> "module:Class"; imported lazily so that `--help` stays fast.
 STAGES: dict[str, str] = {
+    "jsrt": "stages.jsrt:JSRTStage",
+    "subsample": "stages.subsample:SubsampleStage",
+    "uvmaps": "stages.uvmaps:UVMapsStage",
     "phantom": "stages.phantom:PhantomStage",
     "ingest": "stages.ingest:IngestStage",
+    "propagate": "stages.propagate:PropagateStage",
+    "contours": "stages.contours:ContoursStage",
+    "register": "stages.register:RegisterStage",
+    "split": "stages.split:SplitStage",
+    "release": "stages.release:ReleaseStage",
 }
 
 

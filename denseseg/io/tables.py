@@ -116,3 +116,48 @@ def read_table(path: str | os.PathLike, schema: pa.Schema, filters=None) -> pd.D
 
 def empty_frame(schema: pa.Schema) -> pd.DataFrame:
     return schema.empty_table().to_pandas()
+
+
+# contours: ordered outline points per image and structure, working pixels, (x, y).
+# Closed (first point not repeated), counter-clockwise on screen, starting at the
+# top-most point; evenly spaced by arc length. Sharded like the mask store.
+CONTOURS = _schema(
+    ("filestem", pa.string()),
+    ("structure", pa.string()),
+    ("point", pa.int32()),  # index along the outline
+    ("x", pa.float32()),
+    ("y", pa.float32()),
+)
+
+# register: quality control per image and structure
+QC = _schema(
+    ("filestem", pa.string()),
+    ("structure", pa.string()),
+    ("dice", pa.float32()),  # landmark polygon vs mask; NaN when not registered
+    ("residual_px", pa.float32()),  # symmetric mean closest-point distance after registration
+    ("passed", pa.bool_()),  # this bone passed QC
+    ("image_passed", pa.bool_()),  # every bone of the image passed: its landmarks are released
+    ("reason", pa.string()),  # empty when passed
+)
+
+# phantom truth: one row per PA image. ``bones_present``: ossified bones (WRIST order), each
+# with a row group in TRUTH_CONTOURS; ``bones_visible``: those with at least one pixel
+# inside the image (a cropped view can leave a present bone out of the field).
+TRUTH_IMAGES = _schema(
+    ("filestem", pa.string()),
+    ("patient_id", pa.string()),
+    ("age", pa.float32()),  # chronological, as in dataset.csv
+    ("bone_age", pa.float32()),  # the skeletal age the anatomy was grown to
+    ("sex", pa.string()),
+    ("laterality", pa.string()),
+    ("flipped", pa.bool_()),  # stored mirrored (a right hand); truth is in stored coordinates
+    ("height", pa.int32()),
+    ("width", pa.int32()),
+    ("px_per_mm", pa.float32()),  # true magnification of the phantom (not the csv pixel_spacing)
+    ("cast", pa.bool_()),
+    ("metal", pa.bool_()),
+    ("radius_physis_open", pa.bool_()),
+    ("ulna_physis_open", pa.bool_()),
+    ("bones_present", pa.list_(pa.string())),
+    ("bones_visible", pa.list_(pa.string())),
+)

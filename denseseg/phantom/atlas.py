@@ -92,9 +92,7 @@ def _long_bone(p0, p1, left, right, cap_prox=3.0, cap_dist=2.0, tilt=0.0) -> np.
     phi = np.linspace(0, np.pi, 9)[1:-1]
     lat = np.where(np.cos(phi) > 0, right[-1] * np.cos(phi), left[-1] * np.cos(phi))
     dist_cap = p1[None] + lat[:, None] * perp[None] + (cap_dist * np.sin(phi) + tilt * lat)[:, None] * axis[None]
-    lat0 = np.where(np.cos(phi) > 0, left[0] * -np.cos(phi), right[0] * -np.cos(phi))
     # proximal cap runs from the left side back to the right side
-    prox_cap = p0[None] - lat0[:, None] * perp[None] * -1 - (cap_prox * np.sin(phi))[:, None] * axis[None]
     prox_cap = p0[None] + (-np.where(np.cos(phi) > 0, left[0], right[0]) * np.cos(phi))[:, None] * perp[None] \
         - (cap_prox * np.sin(phi))[:, None] * axis[None]
     return np.concatenate([right_side, dist_cap, left_side[::-1], prox_cap])
@@ -192,10 +190,8 @@ def _build(name: str) -> BoneTemplate:
     if signed_area(fine) > 0:  # make it screen-counter-clockwise (negative area with y down)
         fine = fine[::-1].copy()
     if long_bone:
-        d = control[len(control) // 4] - control[-1]  # rough; replaced by the shaft axis below
-        axis = _long_axis(fine)
+        axis = _long_axis(fine)  # the shaft axis, oriented towards the fingers (up)
         distal = axis if axis[1] < 0 else -axis
-        del d
     distal = np.asarray(distal, float) / np.linalg.norm(distal)
     start = _start_index(fine, distal)
     points = resample_closed(fine, dense_count(name), start)

@@ -30,9 +30,11 @@ class WorkingFrame:
         """The largest isotropic scale that fits, centred."""
         if min(orig_height, orig_width, height, width) <= 0:
             raise ValueError(f"image sizes must be positive: {orig_height}x{orig_width} -> {height}x{width}")
-        scale = min(height / orig_height, width / orig_width)
-        pad_top = (height - orig_height * scale) / 2.0
-        pad_left = (width - orig_width * scale) / 2.0
+        scale_y, scale_x = height / orig_height, width / orig_width
+        scale = min(scale_y, scale_x)
+        # The constraining axis has no padding, exactly (no rounding residue).
+        pad_top = 0.0 if scale == scale_y else (height - orig_height * scale) / 2.0
+        pad_left = 0.0 if scale == scale_x else (width - orig_width * scale) / 2.0
         return cls(orig_height, orig_width, height, width, bool(flipped), float(scale), float(pad_top), float(pad_left))
 
     @classmethod

@@ -156,14 +156,25 @@ def register_nonrigid(
 
 
 def cpd_similarity(
-    fixed: np.ndarray, moving: np.ndarray, w: float = 0.0, max_iter: int = 100, tol: float = 1e-6
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    w: float = 0.0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    init: Similarity | None = None,
 ) -> Similarity:
-    """Rigid CPD with isotropic scale: the similarity that best maps ``moving`` onto ``fixed``."""
+    """Rigid CPD with isotropic scale: the similarity that best maps ``moving`` onto ``fixed``.
+
+    ``init`` is the starting pose (identity by default); the result includes it.
+    """
     x = np.asarray(fixed, dtype=np.float64)
     y = np.asarray(moving, dtype=np.float64)
     d = x.shape[1]
-    rot, s, trans = np.eye(d), 1.0, np.zeros(d)
-    sigma2 = _initial_sigma2(x, y)
+    if init is None:
+        rot, s, trans = np.eye(d), 1.0, np.zeros(d)
+    else:
+        rot, s, trans = init.rotation.copy(), float(init.scale), init.translation.copy()
+    sigma2 = _initial_sigma2(x, s * y @ rot.T + trans)
     for _ in range(max_iter):
         t = s * y @ rot.T + trans
         p = _posterior(x, t, sigma2, w)
@@ -198,9 +209,13 @@ def initial_similarity(fixed: np.ndarray, moving: np.ndarray) -> Similarity:
 
 
 def icp_similarity(
-    fixed: np.ndarray, moving: np.ndarray, max_iter: int = 50, max_distance: float | None = None
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    max_iter: int = 50,
+    max_distance: float | None = None,
+    init: Similarity | None = None,
 ) -> Similarity:
-    """open3d point-to-point ICP with scaling, started from ``initial_similarity``.
+    """open3d point-to-point ICP with scaling, started from ``init`` (or ``initial_similarity``).
 
     The 2-D points are lifted to z = 0. A solution that mirrors the plane (possible
     for planar data in 3-D) is refused: the start pose is returned instead.
@@ -209,7 +224,8 @@ def icp_similarity(
 
     fixed = np.asarray(fixed, dtype=np.float64)
     moving = np.asarray(moving, dtype=np.float64)
-    init = initial_similarity(fixed, moving)
+    if init is None:
+        init = initial_similarity(fixed, moving)
     if max_distance is None:
         max_distance = float(np.sqrt(((fixed - fixed.mean(0)) ** 2).sum(1).mean()))
     src = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.column_stack([moving, np.zeros(len(moving))])))

@@ -53,13 +53,14 @@ def check_shape(points: np.ndarray, name: str = "points", rel_tol: float = 1e-9)
         raise DegenerateShapeError(f"{name}: (N, 2) points expected, got shape {points.shape}")
     if not np.isfinite(points).all():
         raise DegenerateShapeError(f"{name}: contains NaN or infinite coordinates")
-    distinct = np.unique(points, axis=0)
-    if len(distinct) < 3:
-        raise DegenerateShapeError(f"{name}: {len(distinct)} distinct point(s), at least 3 needed")
     centred = points - points.mean(0)
-    sv = np.linalg.svd(centred, compute_uv=False)
-    if sv[1] <= rel_tol * max(sv[0], 1e-300):
-        raise DegenerateShapeError(f"{name}: points are collinear (singular values {sv[0]:.3g}, {sv[1]:.3g})")
+    cov = centred.T @ centred
+    eig = np.linalg.eigvalsh(cov)  # ascending; rank < 2 <=> fewer than 3 distinct or collinear
+    if len(points) < 3 or eig[0] <= (rel_tol**2) * max(eig[1], 1e-300):
+        distinct = len(np.unique(points, axis=0))
+        if distinct < 3:
+            raise DegenerateShapeError(f"{name}: {distinct} distinct point(s), at least 3 needed")
+        raise DegenerateShapeError(f"{name}: points are collinear (no unique similarity)")
     return points
 
 

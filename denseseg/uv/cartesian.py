@@ -20,12 +20,13 @@ Pixel centres sit at integer (x, y) = (column, row).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.spatial import Delaunay, QhullError
 
 from denseseg.shape.template import Template
-from denseseg.shape.umeyama import DegenerateShapeError, umeyama
+from denseseg.shape.umeyama import DegenerateShapeError, check_shape, umeyama
 
 
 @dataclass(frozen=True)
@@ -39,29 +40,61 @@ class UVCrop:
 
 
 class CartesianWarp:
-    """Piecewise-linear image -> template map of one structure, evaluable anywhere."""
+    """Piecewise-linear image -> template map of one structure, evaluable anywhere.
+
+    Eq. 2 maps a pixel p to sim(p) + interp(Theta)(sim(p)). Delaunay is
+    invariant under similarities and barycentric interpolation commutes with
+    affine maps, so this equals the piecewise-affine map taking each image
+    triangle onto its template triangle (vertex targets sim(L_i) + Theta_i =
+    T_i). It is stored as one affine map per triangle: a pixel costs one
+    ``find_simplex`` lookup and six multiply-adds, and the similarity itself
+    (``sim``, ``displacement``) is only computed when asked for.
+    """
 
     def __init__(self, landmarks: np.ndarray, template_points: np.ndarray):
         landmarks = np.asarray(landmarks, np.float64)
         template_points = np.asarray(template_points, np.float64)
         if landmarks.shape != template_points.shape:
             raise DegenerateShapeError(f"landmarks {landmarks.shape} and template {template_points.shape} differ")
-        self.sim = umeyama(landmarks, template_points)
-        aligned = self.sim.apply(landmarks)
-        self.displacement = template_points - aligned  # Theta of eq. 2, at the aligned landmarks
+        self.landmarks = check_shape(landmarks, "landmarks")
+        self.template_points = check_shape(template_points, "template")
         try:
-            self.tri = Delaunay(aligned)
+            self.tri = Delaunay(landmarks)
         except QhullError as err:
             raise DegenerateShapeError(f"Delaunay triangulation failed: {str(err).splitlines()[0]}") from None
+        # per triangle: target = A @ p + c with targets sim(L) + Theta = T at the vertices
+        targets = template_points
+        tinv, ref = self.tri.transform[:, :2], self.tri.transform[:, 2]
+        verts = targets[self.tri.simplices]  # (n_tri, 3, 2)
+        edges = verts[:, :2] - verts[:, 2:3]  # (n_tri, 2 bary, 2 xy)
+        lin = np.einsum("nbd,nbk->ndk", edges, tinv)  # (n_tri, 2, 2)
+        off = verts[:, 2] - np.einsum("ndk,nk->nd", lin, ref)
+        self._lin, self._off = lin, off
         # hull edges and the triangle each belongs to (for extrapolation)
-        simplices, neighbours = self.tri.simplices, self.tri.neighbors
-        tri_idx, opposite = np.nonzero(neighbours == -1)
+        tri_idx, opposite = np.nonzero(self.tri.neighbors == -1)
         keep = np.ones((len(tri_idx), 3), bool)
         keep[np.arange(len(tri_idx)), opposite] = False
-        edges = simplices[tri_idx][keep].reshape(-1, 2)
-        self._hull_a = aligned[edges[:, 0]]
-        self._hull_b = aligned[edges[:, 1]]
-        self._hull_tri = tri_idx
+        hull = self.tri.simplices[tri_idx][keep].reshape(-1, 2)
+        self._hull_a, self._hull_b, self._hull_tri = landmarks[hull[:, 0]], landmarks[hull[:, 1]], tri_idx
+
+    @cached_property
+    def sim(self):
+        """The Umeyama similarity image -> template (eq. 2's alignment)."""
+        return umeyama(self.landmarks, self.template_points)
+
+    @property
+    def displacement(self) -> np.ndarray:
+        """Theta = T - sim(L): eq. 2's sparse displacement at the aligned landmarks."""
+        return self.template_points - self.sim.apply(self.landmarks)
+
+    def coefficients(self, structure_to_uv=None) -> np.ndarray:
+        """(n_tri, 6) rows [a00, a01, c0, a10, a11, c1]; composed with an affine ``(scale, shift)`` if given."""
+        lin, off = self._lin, self._off
+        if structure_to_uv is not None:
+            scale, shift = structure_to_uv
+            lin = lin * scale[None, :, None]
+            off = off * scale + shift
+        return np.concatenate([lin[:, 0], off[:, :1], lin[:, 1], off[:, 1:]], axis=1)
 
     def _nearest_hull_triangle(self, q: np.ndarray) -> np.ndarray:
         a, b = self._hull_a[None], self._hull_b[None]
@@ -71,24 +104,33 @@ class CartesianWarp:
         d2 = ((q[:, None] - closest) ** 2).sum(-1)
         return self._hull_tri[np.argmin(d2, axis=1)]
 
+    def evaluate(self, xy: np.ndarray, coef: np.ndarray, extrapolate: bool = False) -> np.ndarray:
+        """Apply per-triangle coefficients (from ``coefficients``) at image points (M, 2)."""
+        p = np.asarray(xy, np.float64).reshape(-1, 2)
+        simplex = self.tri.find_simplex(p)
+        outside = simplex < 0
+        if outside.any():
+            if extrapolate:
+                simplex[outside] = self._nearest_hull_triangle(p[outside])
+                outside[:] = False
+            else:
+                simplex[outside] = 0
+        c = coef[simplex]
+        x, y = p[:, 0], p[:, 1]
+        out = np.stack([c[:, 0] * x + c[:, 1] * y + c[:, 2], c[:, 3] * x + c[:, 4] * y + c[:, 5]], axis=1)
+        out[outside] = np.nan
+        return out
+
     def template_position(self, xy: np.ndarray, extrapolate: bool = False) -> np.ndarray:
         """Template positions of image points (M, 2); NaN outside the hull unless ``extrapolate``."""
-        q = self.sim.apply(np.asarray(xy, np.float64).reshape(-1, 2))
-        simplex = self.tri.find_simplex(q)
-        outside = simplex < 0
-        out = np.full_like(q, np.nan)
-        if extrapolate and outside.any():
-            simplex = simplex.copy()
-            simplex[outside] = self._nearest_hull_triangle(q[outside])
-            outside = np.zeros_like(outside)
-        sel = ~outside
-        s = simplex[sel]
-        transform = self.tri.transform[s]
-        b = np.einsum("nij,nj->ni", transform[:, :2], q[sel] - transform[:, 2])
-        bary = np.concatenate([b, 1.0 - b.sum(1, keepdims=True)], axis=1)
-        disp = np.einsum("nk,nkd->nd", bary, self.displacement[self.tri.simplices[s]])
-        out[sel] = q[sel] + disp
-        return out
+        return self.evaluate(xy, self.coefficients(), extrapolate)
+
+    def uv(self, xy: np.ndarray, template: Template, structure: str, extrapolate: bool = False) -> np.ndarray:
+        """uv values of image points: the template position normalised by ``Template.to_uv``."""
+        x0, y0, x1, y1 = template.bbox(structure)
+        scale = 2.0 / np.array([x1 - x0, y1 - y0])
+        shift = -np.array([x0, y0]) * scale - 1.0
+        return self.evaluate(xy, self.coefficients((scale, shift)), extrapolate)
 
 
 def bbox_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -120,11 +162,10 @@ def cartesian_crop(mask: np.ndarray, landmarks: np.ndarray, template: Template, 
                    extrapolate: bool = False) -> UVCrop | None:
     """The cartesian uv map of one structure's (H, W) mask as a bbox crop (None for an empty mask)."""
     warp = CartesianWarp(landmarks, template.points[structure])
-    return warp_crop(lambda xy: template.to_uv(structure, warp.template_position(xy, extrapolate)), mask)
+    return warp_crop(lambda xy: warp.uv(xy, template, structure, extrapolate), mask)
 
 
 def cartesian_uv_at(xy: np.ndarray, landmarks: np.ndarray, template: Template, structure: str,
                     extrapolate: bool = False) -> np.ndarray:
     """The continuous map at arbitrary points: exactly the template uv at the landmarks."""
-    warp = CartesianWarp(landmarks, template.points[structure])
-    return template.to_uv(structure, warp.template_position(xy, extrapolate))
+    return CartesianWarp(landmarks, template.points[structure]).uv(xy, template, structure, extrapolate)

@@ -1,0 +1,1 @@
+"""Scores against ground truth (the phantom's hidden truth): correspondence, and more."""

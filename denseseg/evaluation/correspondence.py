@@ -1,0 +1,89 @@
+"""How well do registered landmarks correspond? Scored against the phantom's dense truth.
+
+The phantom knows, for every image and bone, the position of each atlas contour
+point (dense points, in atlas order). A reference landmark is a point on the
+reference's outline; its anatomical identity is its continuous parameter along the
+reference's truth contour (projection onto the closed polyline: segment index plus
+fraction). The true position of that landmark in another image is the same
+parameter looked up on that image's truth contour; the error is the distance
+between the registered landmark and that position, in working pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+
+def contour_parameter(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
+    """Continuous index in [0, n) of each point's projection onto the closed ``contour``."""
+    points = np.asarray(points, dtype=np.float64)
+    a = np.asarray(contour, dtype=np.float64)
+    b = np.roll(a, -1, axis=0)
+    ab = b - a
+    len2 = (ab * ab).sum(1)
+    len2[len2 == 0] = 1.0
+    ap = points[:, None, :] - a[None]
+    t = np.clip((ap * ab[None]).sum(2) / len2[None], 0.0, 1.0)
+    proj = a[None] + t[..., None] * ab[None]
+    best = ((points[:, None, :] - proj) ** 2).sum(2).argmin(1)
+    return best + t[np.arange(len(points)), best]
+
+
+def point_at_parameter(contour: np.ndarray, param: np.ndarray) -> np.ndarray:
+    """Position on the closed ``contour`` at continuous index ``param`` (linear between points)."""
+    contour = np.asarray(contour, dtype=np.float64)
+    n = len(contour)
+    param = np.mod(np.asarray(param, dtype=np.float64), n)
+    i0 = np.floor(param).astype(int) % n
+    frac = (param - np.floor(param))[:, None]
+    return (1.0 - frac) * contour[i0] + frac * contour[(i0 + 1) % n]
+
+
+def landmark_errors(
+    reference_landmarks: np.ndarray,
+    reference_truth: np.ndarray,
+    registered: np.ndarray,
+    target_truth: np.ndarray,
+) -> np.ndarray:
+    """Distance of each registered landmark from the true position of the same atlas point."""
+    if len(reference_truth) != len(target_truth):
+        raise ValueError(
+            f"truth contours differ in length ({len(reference_truth)} vs {len(target_truth)}): not the same atlas"
+        )
+    truth = point_at_parameter(target_truth, contour_parameter(reference_landmarks, reference_truth))
+    return np.linalg.norm(np.asarray(registered, dtype=np.float64) - truth, axis=1)
+
+
+def summarise(errors: np.ndarray) -> dict:
+    """median / mean / p95 / max in px and the count; NaN figures for no errors."""
+    errors = np.asarray(errors, dtype=np.float64)
+    if errors.size == 0:
+        nan = float("nan")
+        return {"median_px": nan, "mean_px": nan, "p95_px": nan, "max_px": nan, "n": 0}
+    return {
+        "median_px": float(np.median(errors)),
+        "mean_px": float(errors.mean()),
+        "p95_px": float(np.percentile(errors, 95)),
+        "max_px": float(errors.max()),
+        "n": int(errors.size),
+    }
+
+
+def summarise_by_group(
+    errors_by_structure: Mapping[str, Iterable[np.ndarray]], groups: Mapping[str, tuple[str, ...]]
+) -> dict:
+    """Overall figures plus one block per reporting group and per structure."""
+    per_structure = {
+        s: np.concatenate([np.ravel(e) for e in chunks]) if chunks else np.zeros(0)
+        for s, chunks in ((s, list(c)) for s, c in errors_by_structure.items())
+    }
+    allerr = np.concatenate(list(per_structure.values())) if per_structure else np.zeros(0)
+    out = summarise(allerr)
+    out["groups"] = {
+        g: summarise(np.concatenate([per_structure[s] for s in members if s in per_structure] or [np.zeros(0)]))
+        for g, members in groups.items()
+    }
+    out["structures"] = {s: summarise(e) for s, e in per_structure.items()}
+    return out

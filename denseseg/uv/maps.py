@@ -1,0 +1,70 @@
+"""uv maps of one image, all structures, in either mode, sparse (crops) or dense.
+
+The per-item entry point the stage and the benchmark call: a structure without
+a mask or with missing / degenerate landmarks gets no crop and is reported, so
+that one bad bone never sinks an image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from denseseg.anatomy import ANATOMIES
+from denseseg.shape.landmark_table import split_structures
+from denseseg.shape.template import Template
+from denseseg.shape.umeyama import DegenerateShapeError
+from denseseg.uv.cartesian import UVCrop, cartesian_crop
+from denseseg.uv.polar import polar_crop, polar_landmark_uv
+
+MODES = ("cartesian", "polar")
+
+
+def landmark_uv(template: Template, mode: str = "cartesian") -> np.ndarray:
+    """Flat (N, 2) uv values of the template landmarks in the given mode."""
+    if mode == "cartesian":
+        return template.flat_uv()
+    if mode == "polar":
+        return np.concatenate([polar_landmark_uv(template.points[s]) for s in template.structures])
+    raise ValueError(f"unknown uv mode {mode!r}; modes: {', '.join(MODES)}")
+
+
+def item_crops(masks: np.ndarray, landmarks: np.ndarray, template: Template, mode: str = "cartesian",
+               extrapolate: bool = False) -> tuple[dict[str, UVCrop], dict[str, str]]:
+    """({structure: crop}, {structure: reason skipped}) for (S, H, W) masks and flat (N, 2) landmarks."""
+    if mode not in MODES:
+        raise ValueError(f"unknown uv mode {mode!r}; modes: {', '.join(MODES)}")
+    anatomy = ANATOMIES[template.anatomy]
+    per = split_structures(np.asarray(landmarks, np.float64), anatomy)
+    crops, skipped = {}, {}
+    for s_idx, s in enumerate(anatomy.structures):
+        pts = per[s]
+        if not np.isfinite(pts).all():
+            skipped[s] = "no landmarks"
+            continue
+        if not masks[s_idx].any():
+            skipped[s] = "empty mask"
+            continue
+        try:
+            if mode == "cartesian":
+                crop = cartesian_crop(masks[s_idx], pts, template, s, extrapolate)
+            else:
+                crop = polar_crop(masks[s_idx], pts, template.points[s])
+        except DegenerateShapeError as err:
+            skipped[s] = f"degenerate landmarks: {err}"
+            continue
+        crops[s] = crop
+    return crops, skipped
+
+
+def dense_uv(crops: dict[str, UVCrop], structures, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(uv (S, 2, H, W) float32 with NaN outside, masks (S, H, W) bool) from crops."""
+    uv = np.full((len(structures), 2, height, width), np.nan, np.float32)
+    masks = np.zeros((len(structures), height, width), bool)
+    for s_idx, s in enumerate(structures):
+        crop = crops.get(s)
+        if crop is None:
+            continue
+        h, w = crop.mask.shape
+        uv[s_idx, :, crop.top : crop.top + h, crop.left : crop.left + w] = crop.uv
+        masks[s_idx, crop.top : crop.top + h, crop.left : crop.left + w] = crop.mask
+    return uv, masks

@@ -1,0 +1,124 @@
+"""Stage ``contours``: per-bone masks -> ordered outline point clouds (working pixels).
+
+Output ``paths.contours``: one ``shard-XXXX.parquet`` (CONTOURS schema) per mask
+shard, same name and items, so later stages can pair a contour shard with its
+mask shard; and ``rejects.parquet`` (REJECTS) with one row per bone that has no
+usable outline, the reason written ``"<structure>: <why>"`` (an image keeps its
+other bones; ``register`` decides whether the image is excluded).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from denseseg.anatomy import ANATOMIES
+from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.mask_store import read_mask_shard
+from denseseg.io.tables import CONTOURS, REJECTS, write_table
+from denseseg.shape.contours import image_contours
+from stages.base import Stage, StageError, StageParams, StageReport
+
+
+class ContoursParams(StageParams):
+    anatomy: str = "wrist"
+    total_points: int = Field(4850, gt=0, description="outline points per image, shared by perimeter")
+    min_points_per_bone: int = Field(8, ge=3)
+    min_pixels: int = Field(10, ge=1, description="smaller masks are degenerate")
+    min_thickness_px: float = Field(1.5, ge=0, description="2*area/perimeter below this is a line")
+
+
+def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures) -> pd.DataFrame:
+    parts = []
+    for s in structures:
+        if s in contours:
+            pts = contours[s]
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "filestem": filestem,
+                        "structure": s,
+                        "point": np.arange(len(pts), dtype=np.int32),
+                        "x": pts[:, 0].astype(np.float32),
+                        "y": pts[:, 1].astype(np.float32),
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CONTOURS.names)
+
+
+def read_contour_shard(path: Path, structures=None) -> dict[str, dict[str, np.ndarray]]:
+    """{filestem: {structure: (n, 2) float64}} from one contour shard, in point order."""
+    from denseseg.io.tables import read_table
+
+    df = read_table(path, CONTOURS).sort_values(["filestem", "structure", "point"], kind="stable")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for (stem, s), g in df.groupby(["filestem", "structure"], sort=False):
+        if structures is None or s in structures:
+            out.setdefault(stem, {})[s] = g[["x", "y"]].to_numpy(np.float64)
+    return out
+
+
+class ContoursStage(Stage[ContoursParams]):
+    name = "contours"
+    Params = ContoursParams
+
+    def prepare(self) -> None:
+        if self.params.anatomy not in ANATOMIES:
+            raise StageError(f"contours.anatomy: unknown anatomy {self.params.anatomy!r}")
+        self.structures = ANATOMIES[self.params.anatomy].structures
+        self.mask_dir = self.path(self.config.paths["masks"])
+        self.out_dir = self.path(self.config.paths["contours"])
+        self._shards = sorted(self.mask_dir.glob("shard-*.parquet"))
+        if not self._shards:
+            raise StageError(f"{self.mask_dir}: no mask shards (shard-*.parquet); did the propagate stage run?")
+        self.staging = partial_dir(self.out_dir)
+
+    def shards(self):
+        return self._shards
+
+    def process(self, shard: Path):
+        try:
+            masks = read_mask_shard(shard, self.structures)
+        except Exception as err:  # a broken shard is a one-line error, not a stack trace
+            raise StageError(f"{shard}: cannot read mask shard ({type(err).__name__}: {err})") from None
+        frames, rejects, points = [], [], 0
+        for stem in sorted(masks):
+            contours, problems = image_contours(
+                masks[stem],
+                self.structures,
+                total_points=self.params.total_points,
+                min_points=self.params.min_points_per_bone,
+                min_pixels=self.params.min_pixels,
+                min_thickness=self.params.min_thickness_px,
+            )
+            present = set(contours) | set(problems)
+            for s in self.structures:
+                if s in problems:
+                    rejects.append((stem, f"{s}: {problems[s]}"))
+                elif s not in present:
+                    rejects.append((stem, f"{s}: no mask"))
+            frames.append(contour_frame(stem, contours, self.structures))
+            points += sum(len(v) for v in contours.values())
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
+        write_table(table, self.staging / shard.name, CONTOURS)
+        return {"images": len(masks), "points": points, "rejects": rejects}
+
+    def finish(self, results) -> StageReport:
+        rejects = pd.DataFrame(
+            [(stem, self.name, reason) for r in results for stem, reason in r["rejects"]], columns=REJECTS.names
+        ).sort_values(["filestem", "reason"], kind="stable", ignore_index=True)
+        write_table(rejects, self.staging / "rejects.parquet", REJECTS)
+        images = sum(r["images"] for r in results)
+        metrics = {
+            "images": images,
+            "points": sum(r["points"] for r in results),
+            "bones_rejected": len(rejects),
+            "images_with_rejected_bones": int(rejects["filestem"].nunique()),
+        }
+        write_json_atomic(self.staging / "summary.json", metrics)
+        commit_dir(self.staging, self.out_dir)
+        return StageReport(metrics=metrics, rejects=rejects)

@@ -1,0 +1,120 @@
+"""Stage ``jsrt``: the JSRT chest data of Table 1 in the pipeline's formats.
+
+With ``images`` set, reads the real ``.IMG`` files (downsampled 2048 -> 256);
+otherwise renders the chest phantom from the real landmark shapes. Landmarks
+come from the shared CSV, a folder of per-organ ``.npy`` (RL, LL, H, RCLA,
+LCLA) or a folder of flat ``(332,)`` ``.npy`` files. Writes ``paths.jsrt``:
+``images/<name>.png`` (uint16, 12-bit values, bone bright), ``masks/`` (mask
+store shards), ``landmarks.parquet`` (LANDMARKS, working pixels) and
+``splits.parquet`` (SPLITS: first ``n_train`` sorted names train, rest test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from denseseg.anatomy import JSRT
+from denseseg.io import jsrt as jio
+from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.mask_store import mask_rows, write_mask_shard
+from denseseg.io.png import write_png
+from denseseg.io.tables import LANDMARKS, REJECTS, SPLITS, write_table
+from denseseg.phantom.chest import render_chest
+from denseseg.shape.landmark_table import landmark_frame
+from stages.base import Stage, StageError, StageParams, StageReport
+
+
+class JSRTParams(StageParams):
+    landmarks: str = "../shared/data/jsrt-landmarks/landmarks.csv"  # CSV, per-organ folder or flat .npy folder
+    images: str | None = None  # folder of real <name>.IMG; null renders the chest phantom
+    size: int = Field(256, ge=32)
+    n_train: int = Field(160, ge=1)
+    limit: int | None = None  # only the first N sorted cases (demo / tests)
+    shard_size: int = Field(64, ge=1)
+
+
+def read_all_landmarks(source: Path) -> dict[str, np.ndarray]:
+    """{name: (166, 2) in 1024 px} from any of the three landmark formats."""
+    if source.is_file():
+        return jio.read_landmarks_csv(source)
+    if not source.is_dir():
+        raise jio.JSRTFormatError(f"{source}: landmarks not found (a CSV or a folder of .npy files)")
+    if (source / "RL").is_dir():
+        names = sorted(p.stem for p in (source / "RL").glob("*.npy"))
+        return {n: np.concatenate([v for v in jio.read_landmarks_dir(source, n).values()]) for n in names}
+    return {p.stem: np.concatenate(list(jio.read_landmarks_npy(p).values())) for p in sorted(source.glob("*.npy"))}
+
+
+class JSRTStage(Stage[JSRTParams]):
+    name = "jsrt"
+    Params = JSRTParams
+
+    def prepare(self) -> None:
+        try:
+            cases = read_all_landmarks(self.path(self.params.landmarks))
+        except jio.JSRTFormatError as err:
+            raise StageError(str(err)) from None
+        if not cases:
+            raise StageError(f"{self.params.landmarks}: no JSRT landmarks found")
+        names = sorted(cases)[: self.params.limit]
+        self.cases = {n: cases[n] for n in names}
+        self.out_dir = self.path(self.config.paths["jsrt"])
+        self.staging = partial_dir(self.out_dir)
+        (self.staging / "images").mkdir()
+        (self.staging / "masks").mkdir()
+        size = self.params.shard_size
+        self._shards = [(i // size, names[i : i + size]) for i in range(0, len(names), size)]
+
+    def shards(self):
+        return self._shards
+
+    def _image(self, name: str, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.params.images is None:
+            return render_chest(landmarks, self.seed, name, self.params.size)
+        raw = jio.read_img(self.path(self.params.images) / f"{name}.IMG", display=True)
+        image = np.rint(jio.downsample(raw, self.params.size)).astype(np.uint16)
+        return image, jio.polygon_masks(landmarks, self.params.size)
+
+    def process(self, shard):
+        number, names = shard
+        rows, rejects, kept = [], [], []
+        for name in names:
+            landmarks = jio.to_working(self.cases[name], size=self.params.size)
+            try:
+                image, masks = self._image(name, landmarks)
+            except jio.JSRTFormatError as err:
+                rejects.append((name, self.name, str(err)))
+                continue
+            write_png(self.staging / "images" / f"{name}.png", image)
+            rows.extend(mask_rows(name, masks, JSRT.structures))
+            kept.append((name, landmarks))
+        write_mask_shard(self.staging / "masks" / f"shard-{number:04d}.parquet", rows)
+        return kept, rejects
+
+    def finish(self, results) -> StageReport:
+        kept = [k for shard_kept, _ in results for k in shard_kept]
+        rejects = pd.DataFrame([r for _, rs in results for r in rs], columns=REJECTS.names)
+        if not kept:
+            raise StageError(f"jsrt: no usable case ({len(rejects)} rejected)")
+        names = [n for n, _ in kept]
+        frame = landmark_frame(names, np.stack([lm for _, lm in kept]), JSRT)
+        write_table(frame, self.staging / "landmarks.parquet", LANDMARKS)
+        ordered = sorted(names)
+        split = ["train" if i < self.params.n_train else "test" for i in range(len(ordered))]
+        write_table(pd.DataFrame({"filestem": ordered, "patient_id": ordered, "split": split}),
+                    self.staging / "splits.parquet", SPLITS)
+        commit_dir(self.staging, self.out_dir)
+        metrics = {
+            "cases": len(kept),
+            "rejected": len(rejects),
+            "train": split.count("train"),
+            "test": split.count("test"),
+            "source": "phantom" if self.params.images is None else "real",
+            "mm_per_px": jio.MM_PER_PX_WORK * jio.WORK_SIZE / self.params.size,
+        }
+        write_json_atomic(self.path(self.config.paths["metrics"]) / "jsrt.json", metrics)
+        return StageReport(metrics=metrics, rejects=rejects)

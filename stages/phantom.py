@@ -1,0 +1,153 @@
+"""Stage ``phantom``: write the wrist phantom (a synthetic GRAZPEDWRI-DX release) with its truth.
+
+Outputs (paths from params.yaml): ``paths.release_root`` (dataset.csv +
+images_part1..4/), ``paths.seed_annotations`` (annotations.csv + masks) and
+``paths.truth`` (contours.parquet, images.parquet). Shards are contiguous
+chunks of image indices rendered into ``<dir>.partial`` staging folders;
+``finish`` writes the tables and swaps the three folders in. With
+``enabled: false`` (a real download) the stage does nothing and leaves the data
+at those paths alone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field
+
+from denseseg.anatomy import WRIST
+from denseseg.io.atomic import commit_dir, partial_dir
+from denseseg.io.tables import TRUTH_IMAGES, read_table
+from denseseg.phantom.metadata import PlanSettings, image_path, plan_release
+from denseseg.phantom.release import merge_truth, read_truth_contours, render_shard, write_csv
+from denseseg.phantom.scene import RenderSettings
+from denseseg.phantom.seeds import choose_seed_images, write_annotation_index, write_seed_image
+from stages.base import Stage, StageError, StageParams, StageReport
+
+_PARTS = "_parts"
+
+
+class PhantomStage(Stage):
+    name = "phantom"
+
+    class Params(StageParams):
+        enabled: bool = True  # false with a real download: the stage leaves the data alone
+        n_patients: int = Field(60, ge=1, le=9999)
+        height_min: int = Field(450, ge=32)  # image heights in px (real release: 450-1300)
+        height_max: int = Field(700, ge=32)
+        aspect_min: float = Field(0.55, gt=0)  # width / height
+        aspect_max: float = Field(0.9, gt=0)
+        p_right: float = Field(0.45, ge=0, le=1)
+        p_lateral: float = Field(0.9, ge=0, le=1)
+        p_other: float = Field(0.03, ge=0, le=1)
+        p_cast: float = Field(0.25, ge=0, le=1)
+        p_metal: float = Field(0.05, ge=0, le=1)
+        p_crop: float = Field(0.15, ge=0, le=1)
+        p_followup: float = Field(0.3, ge=0, le=1)
+        max_studies: int = Field(3, ge=1, le=99)
+        age_min: float = Field(0.2, ge=0)
+        age_max: float = Field(19.0, le=99)
+        n_seed_annotations: int = Field(40, ge=0)
+        shard_size: int = Field(16, ge=1)
+
+    _plan: pd.DataFrame | None = None
+
+    # -- settings --------------------------------------------------------------------------
+    def _settings(self) -> tuple[PlanSettings, RenderSettings]:
+        p = self.params
+        try:
+            plan = PlanSettings(n_patients=p.n_patients, p_right=p.p_right, p_lateral=p.p_lateral,
+                                p_other=p.p_other, p_cast=p.p_cast, p_metal=p.p_metal, p_followup=p.p_followup,
+                                max_studies=p.max_studies, age_min=p.age_min, age_max=p.age_max)
+            render = RenderSettings(height_min=p.height_min, height_max=p.height_max, aspect_min=p.aspect_min,
+                                    aspect_max=p.aspect_max, p_crop=p.p_crop)
+        except ValueError as err:
+            raise StageError(f"params.yaml [phantom]: {err}") from None
+        return plan, render
+
+    def _dirs(self) -> dict[str, Path]:
+        paths = self.config.paths
+        for key in ("release_root", "seed_annotations", "truth"):
+            if key not in paths:
+                raise StageError(f"params.yaml [paths]: missing {key!r}, needed by the phantom stage")
+        return {key: self.path(paths[key]) for key in ("release_root", "seed_annotations", "truth")}
+
+    @staticmethod
+    def _staging(dest: Path) -> Path:
+        return dest.with_name(dest.name + ".partial")
+
+    def plan(self) -> pd.DataFrame:
+        if self._plan is None:
+            self._plan = plan_release(self.seed, self._settings()[0])
+        return self._plan
+
+    # -- stage hooks -----------------------------------------------------------------------
+    def shards(self):
+        """Chunks ``(start, stop)`` of image indices; prepares fresh staging folders (call once per run)."""
+        if not self.params.enabled:
+            self.log.info("phantom disabled (phantom.enabled: false): nothing is written; the release at %s, "
+                          "the seed annotations and the truth folder are left as they are",
+                          self.config.paths.get("release_root"))
+            return []
+        plan = self.plan()
+        dirs = self._dirs()
+        for dest in dirs.values():
+            partial_dir(dest)
+        (self._staging(dirs["truth"]) / _PARTS).mkdir()
+        size = self.params.shard_size
+        return [(start, min(start + size, len(plan))) for start in range(0, len(plan), size)]
+
+    def process(self, shard):
+        start, stop = shard
+        dirs = self._dirs()
+        rows = self.plan().iloc[start:stop]
+        return render_shard(rows, self.seed, self._settings()[1], self._staging(dirs["release_root"]),
+                            self._staging(dirs["truth"]) / _PARTS)
+
+    def finish(self, results) -> StageReport:
+        if not self.params.enabled:
+            return StageReport(metrics={"enabled": False})
+        plan = self.plan()
+        dirs = self._dirs()
+        release, seeds, truth = (self._staging(dirs[k]) for k in ("release_root", "seed_annotations", "truth"))
+        done = sum(r["n_images"] for r in results)
+        if done != len(plan) or not release.is_dir():
+            raise StageError(f"phantom: {done} of {len(plan)} images were rendered; rerun the stage")
+        missing = [image_path(row) for _, row in plan.iterrows() if not (release / image_path(row)).exists()]
+        if missing:
+            raise StageError(f"phantom: {len(missing)} image(s) missing from the staging release, e.g. {missing[0]}")
+        write_csv(plan, release)
+        n_truth, n_points = merge_truth(truth / _PARTS, truth)
+        shutil.rmtree(truth / _PARTS)
+
+        images = read_table(truth / "images.parquet", TRUTH_IMAGES).set_index("filestem")
+        rows = []
+        chosen = choose_seed_images(plan, self.params.n_seed_annotations)
+        for filestem in chosen:
+            contours = read_truth_contours(truth / "contours.parquet", filestem)
+            info = images.loc[filestem]
+            rows += write_seed_image(seeds, filestem, contours, (int(info["height"]), int(info["width"])),
+                                     WRIST.structures)
+        write_annotation_index(seeds, rows)
+
+        for key, staging in (("release_root", release), ("seed_annotations", seeds), ("truth", truth)):
+            commit_dir(staging, dirs[key])
+        metrics = {
+            "enabled": True,
+            "n_images": int(len(plan)),
+            "n_patients": int(plan["patient_id"].nunique()),
+            "n_pa": int((plan["projection"] == 1).sum()),
+            "n_lateral": int((plan["projection"] == 2).sum()),
+            "n_other": int((plan["projection"] == 3).sum()),
+            "n_right": int((plan["laterality"] == "R").sum()),
+            "n_cast": int(plan["cast"].sum()),
+            "n_metal": int(plan["metal"].sum()),
+            "n_truth_images": int(n_truth),
+            "n_truth_points": int(n_points),
+            "n_seed_images": len(chosen),
+            "n_seed_masks": len(rows),
+        }
+        self.log.info("phantom: %(n_images)d images of %(n_patients)d patients, %(n_seed_images)d seed images", metrics)
+        return StageReport(metrics=metrics)

@@ -1,0 +1,375 @@
+"""Stage ``propagate``: seed annotations + ingested images -> 17 bone masks for every image.
+
+Reads the ingest manifest and images and the seed annotations (8-bit masks at
+the original resolution, mapped into the working frame), runs the label
+propagation rounds (``denseseg.propagation``) and writes, atomically, into
+``paths.masks``:
+
+- ``shard-XXXX.parquet``: mask-store shards of the seeds (their manual masks,
+  confidence 1) and of the accepted pseudo-labels (per-bone confidence);
+- ``rejects.parquet`` (REJECTS): every ingested image without masks in the
+  shards, with the reason (low confidence, missing bone), and seed rows that
+  could not be used;
+- ``excluded-masks.parquet``: the refined masks of the excluded images, for
+  inspection only (not a shard; later stages do not read it);
+- ``rounds.parquet``: the per-round record.
+
+Metrics go to ``paths.metrics``/propagation.json; on the phantom (``paths.truth``
+present) each round is scored against the true masks, per bone group.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+from skimage.draw import polygon2mask
+
+from denseseg.anatomy import WRIST
+from denseseg.evaluation.segmentation import group_summary, score_masks
+from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.mask_store import mask_rows, write_mask_shard
+from denseseg.io.png import ImageError, read_png
+from denseseg.io.tables import MANIFEST, REJECTS, TRUTH_CONTOURS, SchemaError, read_table, write_table
+from denseseg.preprocessing.working_frame import WorkingFrame
+from denseseg.propagation.network import pick_device
+from denseseg.propagation.refiners import make_refiner
+from denseseg.propagation.rounds import PropagationConfig, propagate
+from denseseg.propagation.trainer import normalise_image
+from stages.base import Stage, StageError, StageParams, StageReport
+
+STRUCTURES = list(WRIST.structures)
+
+
+class PropagateParams(StageParams):
+    rounds: int = Field(2, ge=1)
+    epochs: int = Field(40, ge=1, description="epochs of the first round")
+    finetune_epochs: int = Field(20, ge=0, description="epochs of later rounds (warm start)")
+    warm_start: bool = True
+    channels: list[int] = Field([8, 16, 32, 64], min_length=2)
+    num_res_units: int = Field(1, ge=0)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(1e-2, gt=0)
+    augment: bool = True
+    confidence_threshold: float = Field(0.6, ge=0, le=1)
+    prob_threshold: float = Field(0.5, gt=0, lt=1)
+    expected_fraction: float = Field(1.0, ge=0, le=1, description="bones in this share of seeds must be predicted")
+    refiner: Literal["classical", "sam"] = "classical"
+    sam_checkpoint: str | None = None
+    sam_model_type: str = "vit_b"
+    random_walker: bool = True
+    rw_beta: float = Field(130.0, gt=0)
+    rw_high: float = Field(0.8, gt=0, lt=1)
+    rw_low: float = Field(0.2, gt=0, lt=1)
+    smooth_radius: int = Field(1, ge=0)
+    device: str = "auto"
+    threads: int = Field(2, ge=1, description="torch CPU threads")
+    shard_size: int = Field(64, gt=0)
+
+
+def _nan_to_none(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    return obj
+
+
+def truth_masks(contours: pd.DataFrame, frame: WorkingFrame) -> np.ndarray:
+    """(S, H, W) true masks of one image: its dense contours mapped to working pixels and filled."""
+    out = np.zeros((len(STRUCTURES), frame.height, frame.width), bool)
+    for name, part in contours.groupby("structure", sort=False):
+        if name not in STRUCTURES:
+            continue
+        part = part.sort_values("point")
+        xy = frame.to_working(part[["x", "y"]].to_numpy(np.float64))
+        out[STRUCTURES.index(name)] = polygon2mask((frame.height, frame.width), xy[:, ::-1])
+    return out
+
+
+class PropagateStage(Stage[PropagateParams]):
+    name = "propagate"
+    Params = PropagateParams
+
+    # ---- inputs -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        paths = self.config.paths
+        self.ingest_dir = self.path(paths["ingest"])
+        self.seed_dir = self.path(paths["seed_annotations"])
+        self.out_dir = self.path(paths["masks"])
+        try:
+            manifest = read_table(self.ingest_dir / "manifest.parquet", MANIFEST)
+        except (FileNotFoundError, SchemaError) as err:
+            raise StageError(str(err)) from None
+        if manifest.empty:
+            raise StageError(f"{self.ingest_dir / 'manifest.parquet'}: no ingested image")
+        self.manifest = manifest.set_index("filestem", drop=False)
+        self.rejects: list[tuple[str, str]] = []
+        self.images = self._read_images()
+        self.seeds, self.seed_rejects = self._read_seeds()
+        if not self.seeds:
+            raise StageError(
+                f"{self.seed_dir}: no usable seed annotation ({len(self.seed_rejects)} rejected: "
+                f"{self.seed_rejects[0][1] if self.seed_rejects else 'none given'})"
+            )
+        self.truth_path = self.path(paths["truth"]) / "contours.parquet" if paths.get("truth") else None
+        self.log.info("propagate: %d images, %d seeds, %d seed(s) rejected", len(self.images), len(self.seeds), len(self.seed_rejects))
+
+    def _read_images(self) -> dict[str, np.ndarray]:
+        images, sizes = {}, set()
+        for row in self.manifest.itertuples(index=False):
+            path = self.ingest_dir / row.image_path
+            try:
+                pixels = read_png(path)
+            except ImageError as err:
+                self.rejects.append((row.filestem, f"ingested image unreadable: {err}"))
+                continue
+            if pixels.shape != (row.height, row.width):
+                self.rejects.append((row.filestem, f"{path}: size {pixels.shape} differs from the manifest's {(row.height, row.width)}"))
+                continue
+            sizes.add(pixels.shape)
+            images[row.filestem] = normalise_image(pixels)
+        if len(sizes) > 1:
+            raise StageError(f"{self.ingest_dir}: images of several working sizes {sorted(sizes)}; re-run ingest")
+        if not images:
+            raise StageError(f"{self.ingest_dir}: no readable ingested image")
+        return images
+
+    def _read_seeds(self) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
+        """Seed masks in the working frame; a seed image with any bad row is not used (reason kept)."""
+        csv = self.seed_dir / "annotations.csv"
+        if not csv.exists():
+            raise StageError(f"{csv}: seed annotations not found")
+        try:
+            table = pd.read_csv(csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except Exception as err:  # malformed CSV
+            raise StageError(f"{csv}: cannot read ({type(err).__name__}: {err})".replace("\n", " ")) from None
+        missing = {"filestem", "structure", "mask_path"} - set(table.columns)
+        if missing:
+            raise StageError(f"{csv}: missing column(s) {', '.join(sorted(missing))}; found {', '.join(table.columns)}")
+        seeds, rejects = {}, []
+        root = self.seed_dir.resolve()
+        for stem, rows in table.groupby("filestem", sort=True):
+            if stem not in self.manifest.index:
+                rejects.append((stem, "seed annotation: image not in the ingest manifest (not ingested or rejected by ingest)"))
+                continue
+            if stem not in self.images:
+                rejects.append((stem, "seed annotation: its ingested image is unreadable"))
+                continue
+            frame = WorkingFrame.from_row(self.manifest.loc[stem])
+            masks = np.zeros((len(STRUCTURES), frame.height, frame.width), bool)
+            problems = []
+            for row in rows.itertuples(index=False):
+                where = f"{row.structure} ({row.mask_path})"
+                if row.structure not in STRUCTURES:
+                    problems.append(f"unknown structure {row.structure!r}")
+                    continue
+                s = STRUCTURES.index(row.structure)
+                if masks[s].any():
+                    problems.append(f"{row.structure} annotated twice")
+                    continue
+                path = (self.seed_dir / row.mask_path).resolve()
+                if not path.is_relative_to(root):
+                    problems.append(f"{where}: mask path outside the seed folder")
+                    continue
+                try:
+                    mask = read_png(path) > 0
+                except ImageError as err:
+                    problems.append(f"{where}: {err}")
+                    continue
+                if mask.shape != (frame.orig_height, frame.orig_width):
+                    problems.append(f"{where}: size {mask.shape} differs from the image's {(frame.orig_height, frame.orig_width)}")
+                    continue
+                if not mask.any():
+                    problems.append(f"{where}: empty mask")
+                    continue
+                warped = frame.warp_mask(mask)
+                if not warped.any():
+                    problems.append(f"{where}: mask vanishes at working resolution")
+                    continue
+                masks[s] = warped
+            if problems:
+                rejects.append((stem, "seed annotation unusable, image propagated as unlabelled: " + "; ".join(problems)))
+            else:
+                seeds[stem] = masks
+        return seeds, rejects
+
+    def _truth(self) -> dict[str, np.ndarray] | None:
+        if self.truth_path is None or not self.truth_path.exists():
+            return None
+        try:
+            contours = read_table(self.truth_path, TRUTH_CONTOURS)
+        except SchemaError as err:
+            raise StageError(str(err)) from None
+        truth = {}
+        for stem, part in contours.groupby("filestem", sort=True):
+            if stem in self.images:
+                truth[stem] = truth_masks(part, WorkingFrame.from_row(self.manifest.loc[stem]))
+        return truth
+
+    # ---- work ---------------------------------------------------------------------------
+    def process(self, shard) -> dict:
+        p = self.params
+        torch.set_num_threads(p.threads)
+        started = time.perf_counter()
+        truth = self._truth()
+        try:
+            device = pick_device(p.device)
+        except RuntimeError as err:
+            raise StageError(f"propagate.device: {err}") from None
+        try:
+            refiner = make_refiner(
+                p.refiner,
+                p.sam_checkpoint,
+                p.sam_model_type,
+                device=str(device),
+                log=self.log,
+                threshold=p.prob_threshold,
+                high=p.rw_high,
+                low=p.rw_low,
+                beta=p.rw_beta,
+                smooth_radius=p.smooth_radius,
+                use_random_walker=p.random_walker,
+            )
+        except (RuntimeError, ValueError, OSError) as err:
+            raise StageError(f"propagate.refiner: {err}".replace("\n", " ")) from None
+        config = PropagationConfig(
+            rounds=p.rounds,
+            epochs=p.epochs,
+            finetune_epochs=p.finetune_epochs,
+            warm_start=p.warm_start,
+            channels=tuple(p.channels),
+            num_res_units=p.num_res_units,
+            batch_size=p.batch_size,
+            lr=p.lr,
+            augment=p.augment,
+            confidence_threshold=p.confidence_threshold,
+            prob_threshold=p.prob_threshold,
+            expected_fraction=p.expected_fraction,
+            seed=self.seed,
+            device=p.device,
+        )
+
+        def evaluate(r, masks, accepted):
+            if not truth:
+                return {}
+            rows = [row for k in sorted(masks) if k in truth for row in score_masks(k, masks[k], truth[k], STRUCTURES)]
+            scores = pd.DataFrame(rows, columns=["item", "structure", "dice", "asd"])
+            return {
+                "all": group_summary(scores, WRIST),
+                "accepted": group_summary(scores[scores["item"].isin(accepted)], WRIST),
+            }
+
+        def progress(r, phase, done, total):
+            if phase == "predict" and done == total or phase == "train" and (done % 10 == 0 or done == total):
+                self.log.info("round %d %s: %d/%d", r, phase, done, total)
+
+        try:
+            result = propagate(self.images, self.seeds, STRUCTURES, config, refiner, evaluate, progress, self.log)
+        except (ValueError, RuntimeError) as err:
+            raise StageError(f"propagate: {err}".replace("\n", " ")) from None
+        seed_scores = None
+        if truth:
+            rows = [row for k in sorted(self.seeds) if k in truth for row in score_masks(k, self.seeds[k], truth[k], STRUCTURES)]
+            seed_scores = group_summary(pd.DataFrame(rows, columns=["item", "structure", "dice", "asd"]), WRIST)
+        return {
+            "result": result,
+            "refiner": getattr(refiner, "description", refiner.name),
+            "device": str(device),
+            "seed_scores": seed_scores,
+            "has_truth": truth is not None,
+            "seconds": time.perf_counter() - started,
+        }
+
+    # ---- outputs ------------------------------------------------------------------------
+    def finish(self, results: list[dict]) -> StageReport:
+        (out,) = results
+        result = out["result"]
+        staging = partial_dir(self.out_dir)
+        final: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for stem, masks in self.seeds.items():
+            final[stem] = (masks, np.where(masks.reshape(len(STRUCTURES), -1).any(1), 1.0, np.nan))
+        for stem in result.accepted:
+            final[stem] = (result.masks[stem], result.confidence[stem])
+        items = sorted(final)
+        size = self.params.shard_size
+        for n, start in enumerate(range(0, len(items), size)):
+            rows = [row for k in items[start : start + size] for row in mask_rows(k, final[k][0], STRUCTURES, final[k][1])]
+            write_mask_shard(staging / f"shard-{n:04d}.parquet", rows)
+        excluded = sorted(result.rejected)
+        write_mask_shard(
+            staging / "excluded-masks.parquet",
+            [row for k in excluded for row in mask_rows(k, result.masks[k], STRUCTURES, result.confidence[k])],
+        )
+        rejects = (
+            [(k, f"excluded from pseudo-labels: {result.rejected[k]}") for k in excluded]
+            + self.rejects
+            + self.seed_rejects
+        )
+        reject_frame = pd.DataFrame([(k, self.name, r) for k, r in rejects], columns=REJECTS.names).sort_values(
+            ["filestem", "reason"], kind="stable"
+        )
+        write_table(reject_frame, staging / "rejects.parquet", REJECTS)
+        round_table = pd.DataFrame([self._round_row(rec) for rec in result.records])
+        round_table.to_parquet(staging / "rounds.parquet", index=False, compression="zstd")
+        commit_dir(staging, self.out_dir)
+
+        last = result.records[-1]
+        acc = last.scores.get("accepted", {}).get("all", {})
+        all_ = last.scores.get("all", {}).get("all", {})
+        metrics = {
+            "refiner": result.refiner,
+            "refiner_description": out["refiner"],
+            "device": out["device"],
+            "images_in": len(self.manifest),
+            "seeds_used": len(self.seeds),
+            "seeds_rejected": len(self.seed_rejects),
+            "final_images_accepted": len(items),
+            "final_pseudo_accepted": len(result.accepted),
+            "final_images_excluded": len(excluded),
+            "final_dice_mean": acc.get("dice_mean", float("nan")),
+            "final_asd_mean_px": acc.get("asd_mean", float("nan")),
+            "final_dice_mean_all_predicted": all_.get("dice_mean", float("nan")),
+            "final_groups": last.scores.get("accepted", {}),
+            "seed_groups": out["seed_scores"] or {},
+            "scored_against_truth": out["has_truth"],
+            "seconds": round(out["seconds"], 1),
+            "rounds": [self._round_metrics(rec) for rec in result.records],
+        }
+        metrics = _nan_to_none(metrics)
+        write_json_atomic(self.path(self.config.paths["metrics"]) / "propagation.json", metrics)
+        self.log.info(
+            "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s",
+            len(items), len(self.seeds), len(result.accepted), len(excluded), metrics["final_dice_mean"],
+        )
+        return StageReport(metrics=metrics, rejects=reject_frame, tables={"rounds": round_table})
+
+    @staticmethod
+    def _round_metrics(rec) -> dict:
+        out = {k: v for k, v in rec.as_dict().items() if k != "scores"}
+        out["images_accepted"] = rec.n_accepted
+        for which in ("accepted", "all"):
+            groups = rec.scores.get(which, {})
+            out[f"dice_mean_{which}"] = groups.get("all", {}).get("dice_mean", float("nan"))
+            out[f"asd_mean_{which}_px"] = groups.get("all", {}).get("asd_mean", float("nan"))
+        out["groups"] = {g: v for g, v in rec.scores.get("accepted", {}).items() if g != "all"}
+        return out
+
+    @classmethod
+    def _round_row(cls, rec) -> dict:
+        """A flat row for the table artifact and rounds.parquet."""
+        m = cls._round_metrics(rec)
+        row = {k: v for k, v in m.items() if k != "groups"}
+        for group in sorted(WRIST.groups):
+            scores = m["groups"].get(group, {})
+            row[f"dice_{group}"] = scores.get("dice_mean", float("nan"))
+            row[f"asd_{group}_px"] = scores.get("asd_mean", float("nan"))
+        return row

@@ -1,0 +1,266 @@
+"""Stage ``register``: contour point clouds -> corresponding landmarks, QC and (phantom) accuracy.
+
+A reference image is chosen once (``prepare``: the medoid under a shape distance,
+see ``denseseg.shape.registration``) and its landmarks are registered onto every
+image, bone by bone. Outputs:
+
+- ``paths.landmarks`` (LANDMARKS): the landmarks of the images that passed QC;
+- ``paths.qc`` (QC): one row per image and structure with Dice, residual, pass
+  flags and the reason when not passed; an image passes when every bone passes
+  (and, with ``require_all_bones``, when it has every bone);
+- ``paths.metrics``/registration.json: QC counts, the reference and, when the
+  phantom's truth exists, the landmark error against the true atlas points
+  (``median_px``, ``mean_px``, ``p95_px`` over the passed images, per group;
+  ``null`` without truth).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from pydantic import Field
+
+from denseseg.anatomy import ANATOMIES
+from denseseg.evaluation.correspondence import landmark_errors, summarise_by_group
+from denseseg.io.atomic import write_json_atomic
+from denseseg.io.mask_store import read_mask_shard
+from denseseg.io.tables import (
+    CONTOURS,
+    LANDMARKS,
+    MANIFEST,
+    QC,
+    REJECTS,
+    TRUTH_CONTOURS,
+    read_table,
+    write_table,
+)
+from denseseg.preprocessing.working_frame import WorkingFrame
+from denseseg.shape.quality import bone_qc
+from denseseg.shape.registration import RegistrationParams, choose_reference, make_reference, register_image
+from stages.base import Stage, StageError, StageParams, StageReport
+from stages.contours import read_contour_shard
+
+
+class RegisterParams(StageParams):
+    anatomy: str = "wrist"
+    reference: str | None = Field(None, description="force this filestem as reference; null: the medoid")
+    reference_candidates: int = Field(64, gt=0, description="medoid among at most this many seeded images")
+    global_prealign: bool = True
+    prealign: str = Field("icp", pattern="^(icp|cpd|none)$")
+    beta: float = Field(1.0, gt=0)
+    lam: float = Field(2.0, gt=0)
+    w: float = Field(0.0, ge=0, lt=1)
+    max_iter: int = Field(60, gt=0)
+    tol: float = Field(1e-5, gt=0)
+    max_points: int = Field(80, ge=8)
+    low_rank: int | None = Field(None, gt=0)
+    dice_threshold: float = Field(0.8, ge=0, le=1)
+    max_residual_px: float | None = Field(None, gt=0)
+    require_all_bones: bool = True
+
+
+def _truth_by_image(path: Path, stems: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    df = read_table(path, TRUTH_CONTOURS, filters=[("filestem", "in", stems)])
+    df = df.sort_values(["filestem", "structure", "point"], kind="stable")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for (stem, s), g in df.groupby(["filestem", "structure"], sort=False):
+        out.setdefault(stem, {})[s] = g[["x", "y"]].to_numpy(np.float64)
+    return out
+
+
+class RegisterStage(Stage[RegisterParams]):
+    name = "register"
+    Params = RegisterParams
+
+    def prepare(self) -> None:
+        if self.params.anatomy not in ANATOMIES:
+            raise StageError(f"register.anatomy: unknown anatomy {self.params.anatomy!r}")
+        self.anatomy = ANATOMIES[self.params.anatomy]
+        self.structures = self.anatomy.structures
+        self.contour_dir = self.path(self.config.paths["contours"])
+        self.mask_dir = self.path(self.config.paths["masks"])
+        self._shards = sorted(self.contour_dir.glob("shard-*.parquet"))
+        if not self._shards:
+            raise StageError(f"{self.contour_dir}: no contour shards; did the contours stage run?")
+        p = self.params
+        self.reg_params = RegistrationParams(
+            global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, max_iter=p.max_iter, tol=p.tol,
+            max_points=p.max_points, low_rank=p.low_rank,
+        )
+        # upstream reasons per image (bones without an outline)
+        self.upstream: dict[str, list[str]] = {}
+        rejects_path = self.contour_dir / "rejects.parquet"
+        if rejects_path.exists():
+            for row in read_table(rejects_path, REJECTS).itertuples():
+                self.upstream.setdefault(row.filestem, []).append(row.reason)
+        self._choose_reference()
+        self._prepare_truth()
+
+    def _choose_reference(self) -> None:
+        stems_by_shard = {
+            shard: sorted(set(pq.read_table(shard, columns=["filestem"]).column(0).to_pylist())) for shard in self._shards
+        }
+        all_stems = sorted(s for stems in stems_by_shard.values() for s in stems)
+        if not all_stems:
+            raise StageError(f"{self.contour_dir}: contour shards hold no image")
+        forced = self.params.reference
+        if forced is not None and forced not in all_stems:
+            raise StageError(f"register.reference: {forced!r} has no contours in {self.contour_dir}")
+        if forced is not None:
+            pool = {forced}
+        elif len(all_stems) > self.params.reference_candidates:
+            rng = np.random.default_rng(self.seed)
+            pool = set(rng.choice(all_stems, size=self.params.reference_candidates, replace=False).tolist())
+        else:
+            pool = set(all_stems)
+        candidates = {}
+        for shard, stems in stems_by_shard.items():
+            if pool.intersection(stems):
+                shard_contours = read_contour_shard(shard, self.structures)
+                candidates.update({k: v for k, v in shard_contours.items() if k in pool})
+        try:
+            stem, info = choose_reference(candidates, self.structures, self.params.reference_candidates, self.seed)
+        except ValueError as err:
+            raise StageError(f"register: {err}") from None
+        if forced is not None:
+            info["method"] = "given in params (register.reference)"
+        self.reference = make_reference(stem, candidates[stem], self.anatomy.landmark_counts)
+        self.reference_info = {"filestem": stem, **info}
+        self.log.info("register: reference %s (%s)", stem, info["method"])
+
+    def _prepare_truth(self) -> None:
+        truth = self.path(self.config.paths.get("truth", "")) / "contours.parquet" if self.config.paths.get("truth") else None
+        self.truth_path = truth if truth is not None and truth.exists() else None
+        self.frames: dict[str, WorkingFrame] = {}
+        self.reference_truth = None
+        if self.truth_path is None:
+            return
+        manifest_path = self.path(self.config.paths["ingest"]) / "manifest.parquet"
+        manifest = read_table(manifest_path, MANIFEST)
+        self.frames = {row["filestem"]: WorkingFrame.from_row(row) for row in manifest.to_dict("records")}
+        ref = self.reference.filestem
+        truth = _truth_by_image(self.truth_path, [ref]).get(ref)
+        if truth is None or ref not in self.frames:
+            self.log.warning("register: no truth for the reference %s; accuracy is not scored", ref)
+            self.truth_path = None
+            return
+        self.reference_truth = {s: self.frames[ref].to_working(v) for s, v in truth.items()}
+
+    def shards(self):
+        return self._shards
+
+    def process(self, shard: Path):
+        started = time.perf_counter()
+        contours = read_contour_shard(shard, self.structures)
+        mask_path = self.mask_dir / shard.name
+        if not mask_path.exists():
+            raise StageError(f"{mask_path}: mask shard for {shard.name} is missing")
+        masks = read_mask_shard(mask_path, self.structures, items=sorted(contours))
+        truth = _truth_by_image(self.truth_path, sorted(contours)) if self.truth_path is not None else {}
+        lm_parts, qc_rows, rejects = [], [], []
+        errors: dict[str, list[np.ndarray]] = {s: [] for s in self.structures}
+        for stem in sorted(contours):
+            results, problems = register_image(self.reference, contours[stem], self.reg_params)
+            upstream = {r.split(":", 1)[0]: r.split(":", 1)[1].strip() for r in self.upstream.get(stem, [])}
+            image_reasons, rows = [], []
+            for s in self.structures:
+                if s in results:
+                    res = results[s]
+                    q = bone_qc(res.landmarks, masks[stem][self.structures.index(s)], res.residual_px,
+                                self.params.dice_threshold, self.params.max_residual_px)
+                    rows.append([stem, s, q.dice, q.residual_px, q.passed, q.reason])
+                    if not q.passed:
+                        image_reasons.append(f"{s}: {q.reason}")
+                else:
+                    why = upstream.get(s) or problems.get(s, "no outline")
+                    rows.append([stem, s, np.nan, np.nan, False, why])
+                    if self.params.require_all_bones or s in contours[stem]:
+                        image_reasons.append(f"{s}: {why}")
+            passed = not image_reasons
+            for row in rows:
+                qc_rows.append(row + [passed])
+            if not passed:
+                rejects.append((stem, "; ".join(image_reasons)))
+                continue
+            for s, res in results.items():
+                n = len(res.landmarks)
+                lm_parts.append(pd.DataFrame({
+                    "filestem": stem, "structure": s, "index": np.arange(n, dtype=np.int16),
+                    "x": res.landmarks[:, 0].astype(np.float32), "y": res.landmarks[:, 1].astype(np.float32),
+                }))
+                if self.reference_truth is not None and stem in truth and stem in self.frames and s in truth[stem] \
+                        and s in self.reference_truth:
+                    target = self.frames[stem].to_working(truth[stem][s])
+                    errors[s].append(landmark_errors(self.reference.landmarks[s], self.reference_truth[s],
+                                                     res.landmarks, target))
+        return {
+            "landmarks": pd.concat(lm_parts, ignore_index=True) if lm_parts else None,
+            "qc": pd.DataFrame(qc_rows, columns=["filestem", "structure", "dice", "residual_px", "passed", "reason",
+                                                 "image_passed"]),
+            "rejects": rejects,
+            "errors": errors,
+            "images": len(contours),
+            "seconds": time.perf_counter() - started,
+        }
+
+    def finish(self, results) -> StageReport:
+        order = {s: i for i, s in enumerate(self.structures)}
+        parts = [r["landmarks"] for r in results if r["landmarks"] is not None]
+        landmarks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LANDMARKS.names)
+        landmarks = landmarks.sort_values(
+            ["filestem", "structure", "index"], key=lambda c: c.map(order) if c.name == "structure" else c,
+            kind="stable", ignore_index=True)
+        qc = pd.concat([r["qc"] for r in results], ignore_index=True)
+        qc = qc.sort_values(["filestem", "structure"], key=lambda c: c.map(order) if c.name == "structure" else c,
+                            kind="stable", ignore_index=True)
+        registered = set(qc["filestem"])
+        rejects = [(stem, reason) for r in results for stem, reason in r["rejects"]]
+        # images none of whose bones had an outline never reached a contour shard
+        for stem in sorted(set(self.upstream) - registered):
+            rejects.append((stem, "; ".join(sorted(self.upstream[stem]))))
+        reject_frame = pd.DataFrame([(s, self.name, why) for s, why in rejects], columns=REJECTS.names)
+        reject_frame = reject_frame.sort_values(["filestem"], kind="stable", ignore_index=True)
+
+        write_table(landmarks, self.path(self.config.paths["landmarks"]), LANDMARKS)
+        write_table(qc[QC.names], self.path(self.config.paths["qc"]), QC)
+
+        images_in = len(registered | set(self.upstream))
+        images_passed = int(landmarks["filestem"].nunique())
+        scored = self.reference_truth is not None
+        metrics: dict = {
+            "images_in": images_in,
+            "images_registered": len(registered),
+            "images_passed": images_passed,
+            "images_failed": images_in - images_passed,
+            "bones_failed_qc": int((~qc["passed"]).sum()),
+            "dice_threshold": self.params.dice_threshold,
+            "dice_median": _nan_none(float(np.nanmedian(qc["dice"])) if qc["dice"].notna().any() else float("nan")),
+            "residual_median_px": _nan_none(
+                float(np.nanmedian(qc["residual_px"])) if qc["residual_px"].notna().any() else float("nan")),
+            "reference": self.reference_info,
+            "scored_against_truth": scored,
+            "seconds_per_image": _nan_none(sum(r["seconds"] for r in results) / max(len(registered), 1)),
+        }
+        if scored:
+            errors = {s: [e for r in results for e in r["errors"][s]] for s in self.structures}
+            summary = summarise_by_group(errors, self.anatomy.groups)
+            metrics.update({k: _nan_none(summary[k]) for k in ("median_px", "mean_px", "p95_px", "max_px")})
+            metrics["landmarks_scored"] = summary["n"]
+            metrics["groups"] = {g: {k: _nan_none(v) for k, v in d.items()} for g, d in summary["groups"].items()}
+        else:
+            metrics.update({"median_px": None, "mean_px": None, "p95_px": None, "max_px": None, "groups": None})
+        write_json_atomic(self.path(self.config.paths["metrics"]) / "registration.json", metrics)
+        tables = {"qc_failures": qc[~qc["passed"]].reset_index(drop=True)}
+        return StageReport(metrics=metrics, rejects=reject_frame, tables=tables)
+
+
+def _nan_none(value):
+    """JSON has no NaN: missing figures are null."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

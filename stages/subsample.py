@@ -1,0 +1,86 @@
+"""Stage ``subsample``: farthest-point landmark subsets per structure on the train template.
+
+Reads the landmarks and the split, builds the template of the train split and
+keeps round(fraction * n) landmarks per structure (at least ``minimum``) by
+farthest-point sampling; writes ``paths.subsets`` (JSON index masks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from denseseg.anatomy import ANATOMIES
+from denseseg.io.atomic import write_json_atomic
+from denseseg.io.tables import LANDMARKS, SPLITS, read_table
+from denseseg.shape.farthest_point import fps_subsets
+from denseseg.shape.landmark_table import landmark_array
+from denseseg.shape.template import build_template
+from stages.base import Stage, StageError, StageParams, StageReport
+
+
+class SubsampleParams(StageParams):
+    anatomy: str = "wrist"
+    fraction: float = Field(0.25, gt=0, le=1)
+    minimum: int = Field(4, ge=1)
+    fractions: dict[str, float] = {}  # per-structure overrides of ``fraction``
+    procrustes: bool = False  # template after generalised Procrustes
+    train_split: str = "train"
+
+
+def train_landmarks(landmarks_path, splits_path, anatomy, train_split: str) -> tuple[list[str], np.ndarray]:
+    """(train items, (n, N, 2) landmarks) with one-line errors for missing inputs."""
+    try:
+        landmarks = read_table(landmarks_path, LANDMARKS)
+        splits = read_table(splits_path, SPLITS)
+    except (FileNotFoundError, ValueError) as err:
+        raise StageError(str(err)) from None
+    train = sorted(set(splits.loc[splits["split"] == train_split, "filestem"]) & set(landmarks["filestem"]))
+    if not train:
+        raise StageError(f"{splits_path}: no item of split {train_split!r} has landmarks in {landmarks_path}")
+    try:
+        return landmark_array(landmarks, anatomy, train)
+    except ValueError as err:
+        raise StageError(f"{landmarks_path}: {err}") from None
+
+
+class SubsampleStage(Stage[SubsampleParams]):
+    name = "subsample"
+    Params = SubsampleParams
+
+    def prepare(self) -> None:
+        if self.params.anatomy not in ANATOMIES:
+            raise StageError(f"subsample.anatomy: unknown anatomy {self.params.anatomy!r}")
+        self.anatomy = ANATOMIES[self.params.anatomy]
+        paths = self.config.paths
+        self.items, self.landmarks = train_landmarks(
+            self.path(paths["landmarks"]), self.path(paths["splits"]), self.anatomy, self.params.train_split
+        )
+
+    def process(self, shard):
+        try:
+            template = build_template(self.landmarks, self.anatomy, self.params.procrustes)
+            return fps_subsets(template.points, self.anatomy, self.params.fraction, self.params.minimum,
+                               self.params.fractions)
+        except (ValueError, KeyError) as err:
+            raise StageError(f"subsample: {err}") from None
+
+    def finish(self, results) -> StageReport:
+        per_structure, mask = results[0]
+        counts = {s: int(len(idx)) for s, idx in per_structure.items()}
+        subsets = {
+            "anatomy": self.anatomy.name,
+            "fraction": self.params.fraction,
+            "minimum": self.params.minimum,
+            "fractions": dict(self.params.fractions),
+            "rounding": "round half to even, at least minimum",
+            "n_train": len(self.items),
+            "total": int(mask.sum()),
+            "counts": counts,
+            "indices": {s: [int(i) for i in idx] for s, idx in per_structure.items()},
+            "flat_indices": [int(i) for i in np.flatnonzero(mask)],
+        }
+        write_json_atomic(self.path(self.config.paths["subsets"]), subsets)
+        metrics = {"selected": subsets["total"], "landmarks": self.anatomy.n_landmarks, "n_train": len(self.items)}
+        write_json_atomic(self.path(self.config.paths["metrics"]) / "subsample.json", metrics)
+        return StageReport(metrics=metrics)

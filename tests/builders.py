@@ -1,0 +1,42 @@
+"""Builders of synthetic inputs in the real formats, shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HEADER = (
+    "filestem,patient_id,study_number,timehash,gender,age,laterality,projection,initial_exam,"
+    "ao_classification,cast,diagnosis_uncertain,osteopenia,fracture_visible,metal,pixel_spacing,device_manufacturer"
+)
+
+
+def csv_row(stem: str, age: float, cast: bool = False, spacing: str = "0.144") -> str:
+    """A dataset.csv row consistent with its filestem (PPPP_TTTTTTTTTT_SS_WRI-Xn_GAAA)."""
+    patient, timehash, study, rest = stem.split("_", 3)
+    code, sex_age = rest.split("_")
+    laterality, projection, sex = code[4], code[5], sex_age[0]
+    return (
+        f"{stem},{int(patient)},{int(study)},{int(timehash)},{sex},{age},{laterality},{projection},1,"
+        f"23r-M/2.1,{'1' if cast else ''},,,1,,{spacing},Siemens"
+    )
+
+
+def write_release(root: Path, rows: list[str], images: dict[str, np.ndarray], header: str = HEADER) -> Path:
+    """A release in the real layout: BOM + CRLF dataset.csv and 16-bit PNGs in images_part1."""
+    from denseseg.io.png import write_png
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "dataset.csv").write_bytes(("\ufeff" + "\r\n".join([header, *rows]) + "\r\n").encode("utf-8"))
+    for stem, pixels in images.items():
+        write_png(root / "images_part1" / f"{stem}.png", pixels)
+    return root
+
+
+def gradient_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A 16-bit image with a bright block on the left half of the upper part (to see flips)."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 2000, size=(height, width)).astype(np.uint16)
+    image[height // 4 : height // 2, : width // 3] = 60000
+    return image

@@ -1,0 +1,63 @@
+"""The command line contract: a stage runs as a Prefect flow, exit codes, one-line errors, overrides."""
+
+import asyncio
+
+import pytest
+
+from denseseg.io.tables import MANIFEST, read_table
+from tests.conftest import PROJECT, run_cli
+
+
+def _outputs(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_stage_runs_as_a_flow_with_artifacts(tiny_project, prefect_harness):
+    done = run_cli(["ingest", "--quiet", "--set", "ingest.shard_size=1"], tiny_project, prefect_harness)
+    assert done.returncode == 0, done.stderr
+    assert "ingest: done (" in done.stdout
+    assert len(read_table(tiny_project / "data/interim/ingest/manifest.parquet", MANIFEST)) == 3
+
+    from prefect import get_client
+
+    async def recorded():
+        async with get_client() as client:
+            runs = await client.read_flow_runs(limit=50)
+            tasks = await client.read_task_runs(limit=200)
+            return runs, tasks, await client.read_artifacts(limit=200)
+
+    runs, tasks, artifacts = asyncio.run(recorded())
+    assert any(r.state.is_completed() for r in runs)
+    assert sum(t.name.startswith("process-shard") for t in tasks) >= 3  # one task run per shard
+    keys = {a.key for a in artifacts}
+    assert {"ingest-metrics", "ingest-rejects", "ingest-summary"} <= keys
+    assert any(a.type == "progress" and a.data == 100.0 for a in artifacts)
+
+
+@pytest.mark.slow
+def test_dask_runner_gives_the_same_bytes_as_threads(tiny_project, prefect_harness):
+    assert run_cli(["ingest", "--quiet"], tiny_project, prefect_harness).returncode == 0
+    first = _outputs(tiny_project / "data/interim/ingest")
+    args = ["ingest", "--quiet", "--set", "runner.kind=dask", "--set", "ingest.shard_size=1"]
+    done = run_cli(args, tiny_project, prefect_harness)
+    assert done.returncode == 0, done.stderr
+    assert _outputs(tiny_project / "data/interim/ingest") == first
+
+
+def test_failures_exit_non_zero_with_one_line(tiny_project):
+    bad = run_cli(["ingest", "--set", "ingest.height=oops"], tiny_project)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: ingest: params.yaml [ingest.height]: Input should be a valid integer, "
+        "unable to parse string as an integer (1 error(s))"
+    ]
+    unknown = run_cli(["nosuchstage"], tiny_project)
+    assert unknown.returncode == 2 and "unknown stage 'nosuchstage'" in unknown.stderr
+    helptext = run_cli(["--help"], PROJECT)
+    assert helptext.returncode == 0 and "ingest" in helptext.stdout and "--set" in helptext.stdout
+
+
+def test_serial_mode_without_prefect(tiny_project):
+    done = run_cli(["ingest", "--no-prefect"], tiny_project)
+    assert done.returncode == 0, done.stderr
+    assert (tiny_project / "data/interim/ingest/manifest.parquet").exists()
