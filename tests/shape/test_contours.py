@@ -1,0 +1,69 @@
+"""Outlines: right perimeter and ordering on known shapes; degenerate masks give reasons."""
+
+import numpy as np
+import pytest
+
+from denseseg.shape.contours import (
+    DegenerateContour,
+    allocate_points,
+    image_contours,
+    outline,
+    perimeter,
+    resample_closed,
+    signed_area,
+)
+
+
+def disk(h=80, w=90, cx=40.0, cy=35.0, r=20.0):
+    yy, xx = np.mgrid[:h, :w]
+    return (xx - cx) ** 2 + (yy - cy) ** 2 <= r * r
+
+
+def test_disk_outline_perimeter_orientation_start():
+    pts = outline(disk())
+    radii = np.linalg.norm(pts - [40.0, 35.0], axis=1)
+    assert abs(radii.mean() - 20.5) < 0.5  # the 0.5 iso-line lies half a pixel outside the centres
+    assert abs(perimeter(pts) - 2 * np.pi * 20.5) < 0.05 * 2 * np.pi * 20.5
+    assert signed_area(pts) < 0  # counter-clockwise on screen (y down)
+    assert pts[0, 1] == pts[:, 1].min()  # starts at the top
+
+
+def test_resample_is_uniform_and_sized():
+    pts = resample_closed(outline(disk()), 100)
+    steps = np.linalg.norm(np.roll(pts, -1, 0) - pts, axis=1)
+    assert len(pts) == 100
+    assert steps.std() / steps.mean() < 0.05
+
+
+def test_largest_component_and_holes():
+    mask = disk()
+    mask[5:8, 80:83] = True  # a speck elsewhere
+    mask[30:40, 35:45] = False  # a hole
+    pts = outline(mask)
+    assert np.linalg.norm(pts - [40.0, 35.0], axis=1).min() > 15
+
+
+@pytest.mark.parametrize(
+    "mask, reason",
+    [
+        (np.zeros((20, 20), bool), "empty"),
+        (np.pad(np.ones((2, 2), bool), 5), "too small"),
+        (np.pad(np.ones((1, 30), bool), 5), "degenerate"),
+    ],
+)
+def test_degenerate_masks_raise_with_reason(mask, reason):
+    with pytest.raises(DegenerateContour, match=reason):
+        outline(mask)
+
+
+def test_allocation_sums_and_follows_perimeter():
+    counts = allocate_points({"a": 100.0, "b": 300.0, "c": 1.0}, 4850, minimum=8)
+    assert sum(counts.values()) == 4850
+    assert counts["b"] > 2.9 * counts["a"] and counts["c"] >= 8
+
+
+def test_image_contours_reports_problems():
+    masks = np.stack([disk(), np.zeros((80, 90), bool), disk(r=10)])
+    contours, problems = image_contours(masks, ["a", "b", "c"], total_points=300)
+    assert set(contours) == {"a", "c"} and problems == {"b": "empty mask"}
+    assert sum(len(v) for v in contours.values()) == 300

@@ -1,0 +1,57 @@
+"""CPD: a known similarity and a known smooth non-rigid warp must be recovered."""
+
+import numpy as np
+
+from denseseg.shape.cpd import cpd_similarity, icp_similarity, register_nonrigid
+
+
+def shape(n=150):
+    th = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    r = 20 + 4 * np.cos(3 * th) + 2 * np.sin(2 * th)
+    return np.column_stack([1.5 * r * np.cos(th), r * np.sin(th)]) + [100.0, 80.0]
+
+
+def similarity(p, angle=0.25, scale=1.15, shift=(7.0, -4.0)):
+    c, s = np.cos(angle), np.sin(angle)
+    return scale * p @ np.array([[c, -s], [s, c]]).T + shift
+
+
+def test_cpd_similarity_recovers_known_transform():
+    ref = shape()
+    sim = cpd_similarity(similarity(ref), ref)
+    assert abs(sim.scale - 1.15) < 1e-3
+    assert abs(np.arctan2(sim.rotation[1, 0], sim.rotation[0, 0]) - 0.25) < 1e-3
+    assert np.abs(sim.apply(ref) - similarity(ref)).max() < 1e-2
+
+
+def test_icp_similarity_recovers_small_transform():
+    ref = shape()
+    target = similarity(ref, angle=0.08, scale=1.1)
+    sim = icp_similarity(target, ref)
+    assert abs(sim.scale - 1.1) < 0.01
+    assert np.linalg.det(sim.rotation) > 0
+    assert np.abs(sim.apply(ref) - target).max() < 0.3
+
+
+def test_nonrigid_recovers_smooth_warp():
+    ref = shape()
+
+    def warp(p):
+        q = p - [100.0, 80.0]
+        return p + np.column_stack([1.5 * np.sin(q[:, 1] / 18.0), 1.2 * np.cos(q[:, 0] / 22.0)])
+
+    target = warp(ref)
+    before = np.linalg.norm(ref - target, axis=1).mean()
+    field = register_nonrigid(target, ref, beta=2.0, lam=10.0, max_iter=150)
+    after = np.linalg.norm(field.transform(ref) - target, axis=1)
+    assert after.mean() < 0.25 * before
+    assert np.median(after) < 0.3
+    assert np.allclose(field.transform(ref), field.moved, atol=1e-6)  # the field is the fit
+
+
+def test_nonrigid_low_rank_matches_full():
+    ref = shape()
+    target = ref * 1.02 + 0.5
+    full = register_nonrigid(target, ref, max_iter=40)
+    low = register_nonrigid(target, ref, max_iter=40, low_rank=40)
+    assert np.abs(full.moved - low.moved).max() < 0.1

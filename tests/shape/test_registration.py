@@ -1,0 +1,60 @@
+"""Registration: landmarks follow a known warp; the medoid is the typical shape; bad bones -> reasons."""
+
+import numpy as np
+import pytest
+
+from denseseg.anatomy import WRIST
+from denseseg.evaluation.correspondence import landmark_errors
+from denseseg.shape.contours import image_contours
+from denseseg.shape.registration import (
+    RegistrationParams,
+    choose_reference,
+    make_reference,
+    register_image,
+    snap_to_outline,
+)
+from denseseg.shape.synthetic import synthetic_image
+
+
+@pytest.fixture(scope="module")
+def images():
+    imgs = [synthetic_image(i, scale=0.5) for i in range(3)]
+    return imgs, [image_contours(im.masks, WRIST.structures)[0] for im in imgs]
+
+
+def test_landmarks_follow_known_warp(images):
+    imgs, contours = images
+    ref = make_reference("r", contours[0], WRIST.landmark_counts)
+    assert sum(len(v) for v in ref.landmarks.values()) == 710
+    errors = []
+    for im, con in zip(imgs[1:], contours[1:]):
+        results, problems = register_image(ref, con, RegistrationParams())
+        assert not problems and len(results) == 17
+        for s, r in results.items():
+            assert r.landmarks.shape == (WRIST.landmark_counts[s], 2)
+            errors.append(landmark_errors(ref.landmarks[s], imgs[0].truth[s], r.landmarks, im.truth[s]))
+    errors = np.concatenate(errors)
+    assert np.median(errors) < 1.0  # px at half resolution; identity would be several px
+    assert np.percentile(errors, 95) < 3.0
+
+
+def test_missing_bone_is_a_reason_not_a_crash(images):
+    _, contours = images
+    ref = make_reference("r", contours[0], WRIST.landmark_counts)
+    partial = {k: v for k, v in contours[1].items() if k != "pisiform"}
+    results, problems = register_image(ref, partial, RegistrationParams(prealign="cpd"))
+    assert "pisiform" in problems and len(results) == 16
+
+
+def test_medoid_is_the_typical_image():
+    base = {"a": np.array([[0.0, 0], [10, 0], [10, 10], [0, 10]]), "b": np.array([[20.0, 0], [30, 0], [25, 8]])}
+    odd = {"a": base["a"] * [2.0, 0.5], "b": base["b"]}
+    cands = {"x1": base, "x2": {k: v + 0.3 for k, v in base.items()}, "x3": odd}
+    stem, info = choose_reference(cands, ["a", "b"])
+    assert stem in ("x1", "x2") and info["candidates"] == 3
+
+
+def test_snap_projects_onto_segments():
+    square = np.array([[0.0, 0], [10, 0], [10, 10], [0, 10]])
+    snapped = snap_to_outline(np.array([[5.0, -2], [12, 4], [5, 5.5]]), square)
+    assert np.allclose(snapped, [[5, 0], [10, 4], [5, 10]])
