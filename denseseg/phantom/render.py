@@ -65,7 +65,7 @@ def bone_attenuation(bones_px: dict[str, np.ndarray], density: dict[str, float],
         cortex = 0.9 if name in long_bones else 0.5
         rim = np.exp(-depth / cortex)
         tex = texture[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]]
-        value = density[name] * (0.5 * chord * (1 + 0.16 * tex) + 0.45 * rim)
+        value = density[name] * (0.3 * chord * (1 + 0.1 * tex) + 0.4 * rim)
         out[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]] += np.where(mask, value, 0).astype(np.float32)
     return ndimage.gaussian_filter(out, 0.6)
 

@@ -74,8 +74,10 @@ def patient_rng(seed: int, patient_id: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), _STREAM_PATIENT, int(patient_id)])
 
 
-def image_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), _STREAM_IMAGE, int(index)])
+def image_rng(seed: int, index: int, sub: int = 0) -> np.random.Generator:
+    """The image's stream; ``sub`` > 0 gives independent streams for optional artefacts, so that adding
+    a cast or metal changes nothing else in the image."""
+    return np.random.default_rng([int(seed), _STREAM_IMAGE, int(index), int(sub)])
 
 
 def _framing(rng: np.random.Generator, settings: RenderSettings, scale: float) -> tuple[int, int, float, float, tuple]:
@@ -117,20 +119,20 @@ def synthesise(spec: ImageSpec, seed: int, settings: RenderSettings = RenderSett
     shape = (height, width)
     bones_px = {name: pose.to_image(pts) for name, pts in bones_mm.items()}
 
-    texture = band_noise(shape, 0.3 * px_per_mm, 1.4 * px_per_mm, rng)
+    texture = band_noise(shape, 0.15 * px_per_mm, 0.8 * px_per_mm, rng)
     density = {}
     for name in bones_px:
         d = 1.0 if name in ("radius", "ulna") else 0.9
         d *= 0.6 + 0.4 * growth.maturity[name]
         density[name] = d * (0.75 if spec.osteopenia else 1.0) * rng.uniform(0.95, 1.05)
     long_bones = {n for n, t in atlas().items() if t.long_bone}
-    attenuation = 0.45 * rng.uniform(0.7, 1.2) * tissue_thickness(pose.to_image(tissue_mm), shape, px_per_mm)
+    attenuation = 0.5 * rng.uniform(0.7, 1.2) * tissue_thickness(pose.to_image(tissue_mm), shape, px_per_mm)
     attenuation += bone_attenuation(bones_px, density, shape, px_per_mm, texture, long_bones)
     if spec.cast:
-        attenuation += cast_attenuation(pose.to_image(cast_mm), shape, px_per_mm, rng)
+        attenuation += cast_attenuation(pose.to_image(cast_mm), shape, px_per_mm, image_rng(seed, spec.index, 1))
     if spec.metal:
         anchor = pose.to_image((METAL_ANCHOR_MM * growth.scale)[None])[0]
-        attenuation += metal_attenuation(anchor, angle, shape, px_per_mm, rng)
+        attenuation += metal_attenuation(anchor, angle, shape, px_per_mm, image_rng(seed, spec.index, 2))
     raw = expose(attenuation, Exposure.draw(rng), rng)
 
     inside = collimation_mask(shape, rng)

@@ -239,7 +239,9 @@ def icp_similarity(
         max_distance,
         t0,
         o3d.pipelines.registration.TransformationEstimationPointToPoint(with_scaling=True),
-        o3d.pipelines.registration.ICPConvergenceCriteria(max_iteration=max_iter),
+        o3d.pipelines.registration.ICPConvergenceCriteria(
+            relative_fitness=1e-10, relative_rmse=1e-10, max_iteration=max_iter
+        ),
     )
     mat = np.asarray(result.transformation)
     block = mat[:2, :2]

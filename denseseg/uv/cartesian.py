@@ -96,13 +96,15 @@ class CartesianWarp:
             off = off * scale + shift
         return np.concatenate([lin[:, 0], off[:, :1], lin[:, 1], off[:, 1:]], axis=1)
 
-    def _nearest_hull_triangle(self, q: np.ndarray) -> np.ndarray:
+    def _nearest_hull_triangle(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(triangle owning the nearest hull edge, squared distance to it) per point."""
         a, b = self._hull_a[None], self._hull_b[None]
         ab = b - a
         t = np.clip((((q[:, None] - a) * ab).sum(-1)) / np.maximum((ab**2).sum(-1), 1e-300), 0.0, 1.0)
         closest = a + t[..., None] * ab
         d2 = ((q[:, None] - closest) ** 2).sum(-1)
-        return self._hull_tri[np.argmin(d2, axis=1)]
+        nearest = np.argmin(d2, axis=1)
+        return self._hull_tri[nearest], d2[np.arange(len(q)), nearest]
 
     def evaluate(self, xy: np.ndarray, coef: np.ndarray, extrapolate: bool = False) -> np.ndarray:
         """Apply per-triangle coefficients (from ``coefficients``) at image points (M, 2)."""
@@ -110,11 +112,13 @@ class CartesianWarp:
         simplex = self.tri.find_simplex(p)
         outside = simplex < 0
         if outside.any():
+            # points on the hull (e.g. a duplicate landmark Qhull left out) count as inside
+            tri, d2 = self._nearest_hull_triangle(p[outside])
+            simplex[outside] = tri
             if extrapolate:
-                simplex[outside] = self._nearest_hull_triangle(p[outside])
                 outside[:] = False
             else:
-                simplex[outside] = 0
+                outside[outside] = d2 > 1e-12
         c = coef[simplex]
         x, y = p[:, 0], p[:, 1]
         out = np.stack([c[:, 0] * x + c[:, 1] * y + c[:, 2], c[:, 3] * x + c[:, 4] * y + c[:, 5]], axis=1)

@@ -13,7 +13,7 @@ from denseseg.shape.registration import (
     register_image,
     snap_to_outline,
 )
-from denseseg.shape.synthetic import synthetic_image
+from denseseg.shape.registration_synthetic import synthetic_image
 
 
 @pytest.fixture(scope="module")

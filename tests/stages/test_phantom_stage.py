@@ -1,0 +1,87 @@
+import hashlib
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from denseseg.io.png import read_png
+from denseseg.io.tables import TRUTH_CONTOURS, TRUTH_IMAGES, read_table
+from denseseg.phantom.raster import polygon_mask
+from stages.base import StageError
+from stages.registry import load_stage_class
+from tests.phantom.tiny import make_stage
+
+
+@pytest.fixture(scope="module")
+def tiny_release(tmp_path_factory):
+    """Run the stage once on a tiny configuration: (root, report)."""
+    root = tmp_path_factory.mktemp("phantom")
+    return root, make_stage(root).run_serial()
+
+
+def _digest(root):
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_registered():
+    from stages.phantom import PhantomStage
+
+    assert load_stage_class("phantom") is PhantomStage
+
+
+def test_release_layout_and_metrics(tiny_release):
+    root, report = tiny_release
+    release = root / "data/raw/grazpedwri-dx"
+    df = pd.read_csv(io.BytesIO((release / "dataset.csv").read_bytes()), encoding="utf-8-sig", dtype=str,
+                     keep_default_na=False)
+    assert report.metrics["n_images"] == len(df) and report.metrics["n_pa"] == (df.projection == "1").sum()
+    files = sorted(p.name for p in release.glob("images_part*/*.png"))
+    assert files == sorted(df.filestem + ".png")
+    assert {p.parent.name for p in release.glob("images_part*/*.png")} <= {f"images_part{i}" for i in range(1, 5)}
+    for stem in df.filestem[:4]:
+        img = read_png(next(release.glob(f"images_part*/{stem}.png")))
+        assert img.dtype == np.uint16 and img.min() == 0 and img.max() == 65535
+    assert not any(p.name.endswith(".partial") for p in (root / "data").rglob("*"))
+    images = read_table(root / "data/truth/images.parquet", TRUTH_IMAGES)
+    assert sorted(images.filestem) == sorted(df.filestem[df.projection == "1"])
+
+
+def test_seed_masks_equal_the_truth_polygons(tiny_release):
+    root, report = tiny_release
+    seeds = root / "data/raw/seed-annotations"
+    ann = pd.read_csv(seeds / "annotations.csv", dtype=str)
+    assert list(ann.columns) == ["filestem", "structure", "mask_path"]
+    assert ann.filestem.nunique() == report.metrics["n_seed_images"] == 4
+    assert (seeds / "README.md").exists()
+    contours = read_table(root / "data/truth/contours.parquet", TRUTH_CONTOURS)
+    images = read_table(root / "data/truth/images.parquet", TRUTH_IMAGES).set_index("filestem")
+    for row in ann.itertuples():
+        mask = read_png(seeds / row.mask_path)
+        info = images.loc[row.filestem]
+        assert mask.dtype == np.uint8 and mask.shape == (info.height, info.width)
+        assert set(np.unique(mask)) <= {0, 255}
+        pts = contours[(contours.filestem == row.filestem) & (contours.structure == row.structure)]
+        expected = polygon_mask(pts.sort_values("point")[["x", "y"]].to_numpy(), mask.shape)
+        np.testing.assert_array_equal(mask == 255, expected)
+
+
+def test_same_seed_same_bytes_any_shard_size(tiny_release, tmp_path):
+    root, _ = tiny_release
+    make_stage(tmp_path, shard_size=3).run_serial()
+    assert _digest(tmp_path / "data") == _digest(root / "data")
+
+
+def test_disabled_leaves_real_data_alone(tmp_path):
+    real = tmp_path / "data/raw/grazpedwri-dx"
+    real.mkdir(parents=True)
+    (real / "dataset.csv").write_text("mine")
+    report = make_stage(tmp_path, enabled=False).run_serial()
+    assert report.metrics == {"enabled": False}
+    assert (real / "dataset.csv").read_text() == "mine" and not (tmp_path / "data/truth").exists()
+
+
+def test_bad_params_are_one_line_errors(tmp_path):
+    with pytest.raises(StageError, match="height range"):
+        make_stage(tmp_path, height_min=300, height_max=200).shards()

@@ -1,0 +1,65 @@
+"""End to end: `dvc repro` on a tiny phantom runs every stage; a second repro does nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import PROJECT
+
+# A tiny configuration of every stage (the defaults are demo-scale, these are test-scale).
+TINY = {
+    "phantom": {"n_patients": 8, "height_min": 200, "height_max": 260, "n_seed_annotations": 4, "shard_size": 4},
+    "ingest": {"height": 96, "width": 56, "shard_size": 4},
+}
+
+
+def _dvc(project: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    dvc = Path(sys.executable).with_name("dvc")
+    return subprocess.run([str(dvc), *args], cwd=project, env=env, capture_output=True, text=True, timeout=1800)
+
+
+@pytest.fixture
+def dvc_project(tmp_path: Path, prefect_harness) -> tuple[Path, dict]:
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("denseseg", "stages", "pipelines"):
+        shutil.copytree(PROJECT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(PROJECT / "dvc.yaml", project / "dvc.yaml")
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    for section, values in TINY.items():
+        if section in params:
+            params[section].update(values)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(project),
+        PREFECT_API_URL=prefect_harness,
+        DVC_NO_ANALYTICS="true",
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+    )
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    assert _dvc(project, "init", "-q", env=env).returncode == 0
+    return project, env
+
+
+@pytest.mark.slow
+def test_repro_runs_every_stage_then_nothing(dvc_project):
+    project, env = dvc_project
+    first = _dvc(project, "repro", env=env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for stage in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]:
+        assert f"Running stage '{stage}" in first.stdout, stage
+    assert (project / "data/interim/ingest/manifest.parquet").exists()
+    second = _dvc(project, "repro", env=env)
+    assert second.returncode == 0
+    assert "Running stage" not in second.stdout
+    status = _dvc(project, "status", env=env)
+    assert "up to date" in status.stdout
