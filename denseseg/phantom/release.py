@@ -97,7 +97,6 @@ def merge_truth(parts_dir: Path, truth_dir: Path) -> tuple[int, int]:
     with atomic_file(truth_dir / "contours.parquet") as tmp:
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
             buffer: list[pa.Table] = []
-            stems: list[str] = []
 
             def flush():
                 nonlocal buffer
@@ -115,7 +114,6 @@ def merge_truth(parts_dir: Path, truth_dir: Path) -> tuple[int, int]:
                 bounds = np.r_[starts, len(filestems)]
                 for a, b in zip(bounds[:-1], bounds[1:]):
                     buffer.append(table.slice(int(a), int(b - a)))
-                    stems.append(filestems[a])
                     if len(buffer) == IMAGES_PER_ROW_GROUP:
                         flush()
             flush()
