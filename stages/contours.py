@@ -19,7 +19,7 @@ from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import CONTOURS, REJECTS, write_table
-from denseseg.shape.contours import image_contours
+from denseseg.shape.contours import border_flags, image_contours
 from stages.base import Stage, StageError, StageParams, StageReport
 
 
@@ -31,7 +31,7 @@ class ContoursParams(StageParams):
     min_thickness_px: float = Field(1.5, ge=0, description="2*area/perimeter below this is a line")
 
 
-def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures) -> pd.DataFrame:
+def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, shape) -> pd.DataFrame:
     parts = []
     for s in structures:
         if s in contours:
@@ -44,22 +44,28 @@ def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures) ->
                         "point": np.arange(len(pts), dtype=np.int32),
                         "x": pts[:, 0].astype(np.float32),
                         "y": pts[:, 1].astype(np.float32),
+                        "border": border_flags(pts, shape),
                     }
                 )
             )
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CONTOURS.names)
 
 
-def read_contour_shard(path: Path, structures=None) -> dict[str, dict[str, np.ndarray]]:
-    """{filestem: {structure: (n, 2) float64}} from one contour shard, in point order."""
+def read_contour_shard(path: Path, structures=None, with_border: bool = False):
+    """{filestem: {structure: (n, 2) float64}} from one contour shard, in point order.
+
+    With ``with_border`` also {filestem: {structure: (n,) bool}}, the edge flags.
+    """
     from denseseg.io.tables import read_table
 
     df = read_table(path, CONTOURS).sort_values(["filestem", "structure", "point"], kind="stable")
     out: dict[str, dict[str, np.ndarray]] = {}
+    border: dict[str, dict[str, np.ndarray]] = {}
     for (stem, s), g in df.groupby(["filestem", "structure"], sort=False):
         if structures is None or s in structures:
             out.setdefault(stem, {})[s] = g[["x", "y"]].to_numpy(np.float64)
-    return out
+            border.setdefault(stem, {})[s] = g["border"].to_numpy(bool)
+    return (out, border) if with_border else out
 
 
 class ContoursStage(Stage[ContoursParams]):
@@ -101,7 +107,7 @@ class ContoursStage(Stage[ContoursParams]):
                     rejects.append((stem, f"{s}: {problems[s]}"))
                 elif s not in present:
                     rejects.append((stem, f"{s}: no mask"))
-            frames.append(contour_frame(stem, contours, self.structures))
+            frames.append(contour_frame(stem, contours, self.structures, masks[stem].shape[1:]))
             points += sum(len(v) for v in contours.values())
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
         write_table(table, self.staging / shard.name, CONTOURS)

@@ -1,12 +1,12 @@
 """Stage ``phantom``: write the wrist phantom (a synthetic GRAZPEDWRI-DX release) with its truth.
 
-Outputs (paths from params.yaml): ``paths.release_root`` (dataset.csv +
-images_part1..4/), ``paths.seed_annotations`` (annotations.csv + masks) and
+Outputs (paths from params.yaml): ``paths.phantom_release`` (dataset.csv +
+images_part1..4/), ``paths.phantom_seeds`` (annotations.csv + masks) and
 ``paths.truth`` (contours.parquet, images.parquet). Shards are contiguous
 chunks of image indices rendered into ``<dir>.partial`` staging folders;
 ``finish`` writes the tables and swaps the three folders in. With
-``enabled: false`` (a real download) the stage does nothing and leaves the data
-at those paths alone.
+``enabled: false`` (a real download at ``paths.release_root``, elsewhere) the
+stage writes only a note into its own folders and never touches the user's data.
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ class PhantomStage(Stage):
             raise StageError(f"params.yaml [phantom]: {err}") from None
         return plan, render
 
+    # Output keys of params.yaml ``paths`` -> the role of the folder.
+    OUTPUTS = {"phantom_release": "release", "phantom_seeds": "seeds", "truth": "truth"}
+
     def _dirs(self) -> dict[str, Path]:
         paths = self.config.paths
-        for key in ("release_root", "seed_annotations", "truth"):
+        for key in self.OUTPUTS:
             if key not in paths:
                 raise StageError(f"params.yaml [paths]: missing {key!r}, needed by the phantom stage")
-        return {key: self.path(paths[key]) for key in ("release_root", "seed_annotations", "truth")}
+        return {role: self.path(paths[key]) for key, role in self.OUTPUTS.items()}
 
     @staticmethod
     def _staging(dest: Path) -> Path:
@@ -84,18 +87,28 @@ class PhantomStage(Stage):
         return self._plan
 
     # -- stage hooks -----------------------------------------------------------------------
-    def shards(self):
-        """Chunks ``(start, stop)`` of image indices; prepares fresh staging folders (call once per run)."""
-        if not self.params.enabled:
-            self.log.info("phantom disabled (phantom.enabled: false): nothing is written; the release at %s, "
-                          "the seed annotations and the truth folder are left as they are",
-                          self.config.paths.get("release_root"))
-            return []
-        plan = self.plan()
+    def prepare(self) -> None:
+        """Fresh staging folders for the three outputs (a killed run's leftovers are dropped)."""
         dirs = self._dirs()
+        if not self.params.enabled:
+            paths = self.config.paths
+            if self.path(paths["release_root"]).resolve() == dirs["release"].resolve():
+                raise StageError(
+                    "phantom.enabled is false but paths.release_root is the phantom's own output folder "
+                    f"({paths['phantom_release']}); point paths.release_root at your GRAZPEDWRI-DX download"
+                )
+            self.log.info("phantom disabled (phantom.enabled: false): the chain reads %s; the phantom's "
+                          "folders only get a placeholder note", paths["release_root"])
         for dest in dirs.values():
             partial_dir(dest)
-        (self._staging(dirs["truth"]) / _PARTS).mkdir()
+        if self.params.enabled:
+            (self._staging(dirs["truth"]) / _PARTS).mkdir()
+
+    def shards(self):
+        """Chunks ``(start, stop)`` of image indices."""
+        if not self.params.enabled:
+            return []
+        plan = self.plan()
         size = self.params.shard_size
         return [(start, min(start + size, len(plan))) for start in range(0, len(plan), size)]
 
@@ -103,15 +116,22 @@ class PhantomStage(Stage):
         start, stop = shard
         dirs = self._dirs()
         rows = self.plan().iloc[start:stop]
-        return render_shard(rows, self.seed, self._settings()[1], self._staging(dirs["release_root"]),
+        return render_shard(rows, self.seed, self._settings()[1], self._staging(dirs["release"]),
                             self._staging(dirs["truth"]) / _PARTS)
 
     def finish(self, results) -> StageReport:
+        dirs = self._dirs()
         if not self.params.enabled:
+            # DVC expects the outputs to exist; a note says why they are empty.
+            for dest in dirs.values():
+                (self._staging(dest) / "PHANTOM_DISABLED.md").write_text(
+                    "The wrist phantom is disabled (phantom.enabled: false in params.yaml);\n"
+                    "the pipeline reads the release at paths.release_root instead.\n"
+                )
+                commit_dir(self._staging(dest), dest)
             return StageReport(metrics={"enabled": False})
         plan = self.plan()
-        dirs = self._dirs()
-        release, seeds, truth = (self._staging(dirs[k]) for k in ("release_root", "seed_annotations", "truth"))
+        release, seeds, truth = (self._staging(dirs[k]) for k in ("release", "seeds", "truth"))
         done = sum(r["n_images"] for r in results)
         if done != len(plan) or not release.is_dir():
             raise StageError(f"phantom: {done} of {len(plan)} images were rendered; rerun the stage")
@@ -132,8 +152,8 @@ class PhantomStage(Stage):
                                      WRIST.structures)
         write_annotation_index(seeds, rows)
 
-        for key, staging in (("release_root", release), ("seed_annotations", seeds), ("truth", truth)):
-            commit_dir(staging, dirs[key])
+        for role, staging in (("release", release), ("seeds", seeds), ("truth", truth)):
+            commit_dir(staging, dirs[role])
         metrics = {
             "enabled": True,
             "n_images": int(len(plan)),

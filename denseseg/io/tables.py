@@ -127,6 +127,7 @@ CONTOURS = _schema(
     ("point", pa.int32()),  # index along the outline
     ("x", pa.float32()),
     ("y", pa.float32()),
+    ("border", pa.bool_()),  # on the image edge (the field of view cut the bone here)
 )
 
 # register: quality control per image and structure

@@ -12,7 +12,9 @@ landmark's index means the same thing on every image). Conventions:
 - orientation: counter-clockwise as displayed (y axis pointing down), which is a
   negative shoelace area in (x, y);
 - start: the top-most point of the outline (smallest y, ties by smallest x);
-- the closing point is not repeated.
+- the closing point is not repeated;
+- ``border_flags`` marks the points where the image edge cut the bone (long bones
+  usually leave the field of view), which registration must not treat as anatomy.
 
 Masks that cannot give a meaningful outline (empty, a few pixels, a one-pixel line)
 raise ``DegenerateContour`` with a one-line reason.
@@ -98,6 +100,17 @@ def outline(mask: np.ndarray, min_pixels: int = 10, min_thickness: float = 1.5) 
     if thickness < min_thickness:
         raise DegenerateContour(f"degenerate outline (thickness {thickness:.2f} px < {min_thickness}, a line?)")
     return canonical_order(points)
+
+
+def border_flags(points: np.ndarray, shape: tuple[int, int], tol: float = 0.25) -> np.ndarray:
+    """True for outline points on the image's edge (where the field of view cut the bone).
+
+    The outline of a mask touching the edge runs along x = -0.5, x = W - 0.5,
+    y = -0.5 or y = H - 0.5; those points are the frame's, not the bone's.
+    """
+    height, width = shape
+    x, y = points[:, 0], points[:, 1]
+    return (x <= -0.5 + tol) | (x >= width - 0.5 - tol) | (y <= -0.5 + tol) | (y >= height - 0.5 - tol)
 
 
 def allocate_points(perimeters: Mapping[str, float], total: int, minimum: int = 8) -> dict[str, int]:

@@ -74,12 +74,21 @@ def test_same_seed_same_bytes_any_shard_size(tiny_release, tmp_path):
 
 
 def test_disabled_leaves_real_data_alone(tmp_path):
-    real = tmp_path / "data/raw/grazpedwri-dx"
+    real = tmp_path / "data/real/grazpedwri-dx"
     real.mkdir(parents=True)
     (real / "dataset.csv").write_text("mine")
-    report = make_stage(tmp_path, enabled=False).run_serial()
+    real_paths = {"release_root": "data/real/grazpedwri-dx", "seed_annotations": "data/real/seeds"}
+    report = make_stage(tmp_path, enabled=False, paths=real_paths).run_serial()
     assert report.metrics == {"enabled": False}
-    assert (real / "dataset.csv").read_text() == "mine" and not (tmp_path / "data/truth").exists()
+    assert (real / "dataset.csv").read_text() == "mine"
+    # DVC needs the phantom's outputs to exist: each holds only a note
+    for folder in ("data/raw/grazpedwri-dx", "data/raw/seed-annotations", "data/truth"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == ["PHANTOM_DISABLED.md"]
+
+
+def test_disabled_refuses_when_the_chain_still_reads_the_phantom_folder(tmp_path):
+    with pytest.raises(StageError, match="point paths.release_root at your GRAZPEDWRI-DX download"):
+        make_stage(tmp_path, enabled=False).run_serial()
 
 
 def test_bad_params_are_one_line_errors(tmp_path):
