@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field
 
-from denseseg.io.atomic import commit_dir, partial_dir, write_bytes_atomic, write_json_atomic
+from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.grazpedwri import MetadataError, index_images, inside, read_metadata, select, validate_metadata
 from denseseg.io.png import ImageError
 from denseseg.io.tables import MANIFEST, REJECTS, write_table
@@ -103,7 +103,8 @@ class IngestStage(Stage[IngestParams]):
                 rejects.append((record.filestem, str(err)))
                 continue
             relative = f"images/{record.filestem}.png"
-            write_bytes_atomic(self.staging / relative, item.png)
+            # The staging folder is swapped in whole, so a plain write is already atomic here.
+            (self.staging / relative).write_bytes(item.png)
             rows.append(_manifest_row(item, relative))
         return rows, rejects
 

@@ -49,13 +49,13 @@ STRUCTURES = list(WRIST.structures)
 
 class PropagateParams(StageParams):
     rounds: int = Field(2, ge=1)
-    epochs: int = Field(40, ge=1, description="epochs of the first round")
-    finetune_epochs: int = Field(20, ge=0, description="epochs of later rounds (warm start)")
+    epochs: int = Field(80, ge=1, description="epochs of the first round")
+    finetune_epochs: int = Field(30, ge=0, description="epochs of later rounds (warm start)")
     warm_start: bool = True
-    channels: list[int] = Field([8, 16, 32, 64], min_length=2)
-    num_res_units: int = Field(1, ge=0)
-    batch_size: int = Field(8, ge=1)
-    lr: float = Field(1e-2, gt=0)
+    channels: list[int] = Field([8, 16, 32, 64, 128], min_length=2)
+    num_res_units: int = Field(0, ge=0)
+    batch_size: int = Field(4, ge=1)
+    lr: float = Field(2e-2, gt=0)
     augment: bool = True
     confidence_threshold: float = Field(0.6, ge=0, le=1)
     prob_threshold: float = Field(0.5, gt=0, lt=1)
@@ -69,7 +69,7 @@ class PropagateParams(StageParams):
     rw_low: float = Field(0.2, gt=0, lt=1)
     smooth_radius: int = Field(1, ge=0)
     device: str = "auto"
-    threads: int = Field(2, ge=1, description="torch CPU threads")
+    threads: int = Field(1, ge=1, description="torch CPU threads")
     shard_size: int = Field(64, gt=0)
 
 
@@ -84,14 +84,19 @@ def _nan_to_none(obj):
 
 
 def truth_masks(contours: pd.DataFrame, frame: WorkingFrame) -> np.ndarray:
-    """(S, H, W) true masks of one image: its dense contours mapped to working pixels and filled."""
+    """(S, H, W) true masks of one image: its dense contours mapped to working pixels and filled.
+
+    A contour may run outside a cropped field of view; what lies outside the
+    original image (the letterbox padding) is not bone in the working image.
+    """
     out = np.zeros((len(STRUCTURES), frame.height, frame.width), bool)
+    footprint = frame.warp_mask(np.ones((frame.orig_height, frame.orig_width), bool))
     for name, part in contours.groupby("structure", sort=False):
         if name not in STRUCTURES:
             continue
         part = part.sort_values("point")
         xy = frame.to_working(part[["x", "y"]].to_numpy(np.float64))
-        out[STRUCTURES.index(name)] = polygon2mask((frame.height, frame.width), xy[:, ::-1])
+        out[STRUCTURES.index(name)] = polygon2mask((frame.height, frame.width), xy[:, ::-1]) & footprint
     return out
 
 
@@ -136,7 +141,7 @@ class PropagateStage(Stage[PropagateParams]):
                 self.rejects.append((row.filestem, f"{path}: size {pixels.shape} differs from the manifest's {(row.height, row.width)}"))
                 continue
             sizes.add(pixels.shape)
-            images[row.filestem] = normalise_image(pixels)
+            images[row.filestem] = normalise_image(pixels).astype(np.float16)  # half the memory; exact enough
         if len(sizes) > 1:
             raise StageError(f"{self.ingest_dir}: images of several working sizes {sorted(sizes)}; re-run ingest")
         if not images:
@@ -217,8 +222,15 @@ class PropagateStage(Stage[PropagateParams]):
 
     # ---- work ---------------------------------------------------------------------------
     def process(self, shard) -> dict:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.params.threads)
+        try:
+            return self._propagate()
+        finally:
+            torch.set_num_threads(threads)
+
+    def _propagate(self) -> dict:
         p = self.params
-        torch.set_num_threads(p.threads)
         started = time.perf_counter()
         truth = self._truth()
         try:

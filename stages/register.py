@@ -11,12 +11,15 @@ image, bone by bone. Outputs:
 - ``paths.metrics``/registration.json: QC counts, the reference and, when the
   phantom's truth exists, the landmark error against the true atlas points
   (``median_px``, ``mean_px``, ``p95_px`` over the passed images, per group;
-  ``null`` without truth).
+  ``null`` without truth). Only landmarks with anatomy at both ends are scored
+  (see ``denseseg.evaluation.correspondence``); ``landmarks_unscored`` counts the
+  others. ``images_in`` counts the images that reached the contours stage;
+  ``seconds_per_image`` is summed shard wall time per image (inflated when shards
+  run in parallel; ``benchmarks/registration.py`` gives the one-core figure).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -26,11 +29,10 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
-from denseseg.evaluation.correspondence import landmark_errors, summarise_by_group
+from denseseg.evaluation.correspondence import scored_errors, summarise_by_group
 from denseseg.io.atomic import write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import (
-    CONTOURS,
     LANDMARKS,
     MANIFEST,
     QC,
@@ -51,10 +53,12 @@ class RegisterParams(StageParams):
     reference: str | None = Field(None, description="force this filestem as reference; null: the medoid")
     reference_candidates: int = Field(64, gt=0, description="medoid among at most this many seeded images")
     global_prealign: bool = True
-    prealign: str = Field("icp", pattern="^(icp|cpd|none)$")
-    beta: float = Field(1.0, gt=0)
-    lam: float = Field(2.0, gt=0)
+    prealign: str = Field("affine", pattern="^(affine|icp|cpd|none)$")
+    beta: float = Field(3.0, gt=0)
+    lam: float = Field(8.0, gt=0)
     w: float = Field(0.0, ge=0, lt=1)
+    w_cut: float = Field(0.1, ge=0, lt=1)
+    edge_margin_px: float = Field(1.0, ge=0)
     max_iter: int = Field(60, gt=0)
     tol: float = Field(1e-5, gt=0)
     max_points: int = Field(80, ge=8)
@@ -89,7 +93,7 @@ class RegisterStage(Stage[RegisterParams]):
             raise StageError(f"{self.contour_dir}: no contour shards; did the contours stage run?")
         p = self.params
         self.reg_params = RegistrationParams(
-            global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, max_iter=p.max_iter, tol=p.tol,
+            global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, w_cut=p.w_cut, edge_margin_px=p.edge_margin_px, max_iter=p.max_iter, tol=p.tol,
             max_points=p.max_points, low_rank=p.low_rank,
         )
         # upstream reasons per image (bones without an outline)
@@ -118,20 +122,33 @@ class RegisterStage(Stage[RegisterParams]):
             pool = set(rng.choice(all_stems, size=self.params.reference_candidates, replace=False).tolist())
         else:
             pool = set(all_stems)
-        candidates = {}
+        candidates, borders = {}, {}
         for shard, stems in stems_by_shard.items():
             if pool.intersection(stems):
-                shard_contours = read_contour_shard(shard, self.structures)
+                shard_contours, shard_borders = read_contour_shard(shard, self.structures, with_border=True)
                 candidates.update({k: v for k, v in shard_contours.items() if k in pool})
+                borders.update({k: v for k, v in shard_borders.items() if k in pool})
         try:
-            stem, info = choose_reference(candidates, self.structures, self.params.reference_candidates, self.seed)
+            stem, info = choose_reference(
+                candidates, self.structures, self.params.reference_candidates, self.seed, borders
+            )
         except ValueError as err:
             raise StageError(f"register: {err}") from None
         if forced is not None:
             info["method"] = "given in params (register.reference)"
-        self.reference = make_reference(stem, candidates[stem], self.anatomy.landmark_counts)
+        self.reference = make_reference(
+            stem, candidates[stem], self.anatomy.landmark_counts, borders[stem], self._image_shape(stem)
+        )
         self.reference_info = {"filestem": stem, **info}
         self.log.info("register: reference %s (%s)", stem, info["method"])
+
+    def _image_shape(self, stem: str) -> tuple[int, int] | None:
+        """(height, width) of an image, from its mask shard's rows."""
+        for shard in sorted(self.mask_dir.glob("shard-*.parquet")):
+            t = pq.read_table(shard, columns=["item", "height", "width"], filters=[("item", "==", stem)])
+            if t.num_rows:
+                return int(t["height"][0].as_py()), int(t["width"][0].as_py())
+        return None
 
     def _prepare_truth(self) -> None:
         truth = self.path(self.config.paths.get("truth", "")) / "contours.parquet" if self.config.paths.get("truth") else None
@@ -156,7 +173,7 @@ class RegisterStage(Stage[RegisterParams]):
 
     def process(self, shard: Path):
         started = time.perf_counter()
-        contours = read_contour_shard(shard, self.structures)
+        contours, borders = read_contour_shard(shard, self.structures, with_border=True)
         mask_path = self.mask_dir / shard.name
         if not mask_path.exists():
             raise StageError(f"{mask_path}: mask shard for {shard.name} is missing")
@@ -164,8 +181,11 @@ class RegisterStage(Stage[RegisterParams]):
         truth = _truth_by_image(self.truth_path, sorted(contours)) if self.truth_path is not None else {}
         lm_parts, qc_rows, rejects = [], [], []
         errors: dict[str, list[np.ndarray]] = {s: [] for s in self.structures}
+        unscored = 0
         for stem in sorted(contours):
-            results, problems = register_image(self.reference, contours[stem], self.reg_params)
+            results, problems = register_image(
+                self.reference, contours[stem], self.reg_params, borders[stem], masks[stem].shape[1:]
+            )
             upstream = {r.split(":", 1)[0]: r.split(":", 1)[1].strip() for r in self.upstream.get(stem, [])}
             image_reasons, rows = [], []
             for s in self.structures:
@@ -196,14 +216,20 @@ class RegisterStage(Stage[RegisterParams]):
                 if self.reference_truth is not None and stem in truth and stem in self.frames and s in truth[stem] \
                         and s in self.reference_truth:
                     target = self.frames[stem].to_working(truth[stem][s])
-                    errors[s].append(landmark_errors(self.reference.landmarks[s], self.reference_truth[s],
-                                                     res.landmarks, target))
+                    ref_frame = self.frames[self.reference.filestem]
+                    frame = self.frames[stem]
+                    err, left_out = scored_errors(
+                        self.reference.landmarks[s], self.reference_truth[s], res.landmarks, target,
+                        (ref_frame.height, ref_frame.width), (frame.height, frame.width))
+                    errors[s].append(err)
+                    unscored += left_out
         return {
             "landmarks": pd.concat(lm_parts, ignore_index=True) if lm_parts else None,
             "qc": pd.DataFrame(qc_rows, columns=["filestem", "structure", "dice", "residual_px", "passed", "reason",
                                                  "image_passed"]),
             "rejects": rejects,
             "errors": errors,
+            "unscored": unscored,
             "images": len(contours),
             "seconds": time.perf_counter() - started,
         }
@@ -251,6 +277,7 @@ class RegisterStage(Stage[RegisterParams]):
             summary = summarise_by_group(errors, self.anatomy.groups)
             metrics.update({k: _nan_none(summary[k]) for k in ("median_px", "mean_px", "p95_px", "max_px")})
             metrics["landmarks_scored"] = summary["n"]
+            metrics["landmarks_unscored"] = sum(r["unscored"] for r in results)  # cut by the image edge
             metrics["groups"] = {g: {k: _nan_none(v) for k, v in d.items()} for g, d in summary["groups"].items()}
         else:
             metrics.update({"median_px": None, "mean_px": None, "p95_px": None, "max_px": None, "groups": None})

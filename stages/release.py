@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -98,7 +97,8 @@ the working resolution ({counts['height']} x {counts['width']}, H x W); right ha
 ## Provenance
 - Source images: {source}
 - Landmarks: the reference's outlines ({qc_info.get('reference', 'see qc.parquet')}) sampled uniformly by arc
-  length, carried by similarity pre-alignment and coherent point drift, snapped to each image's mask outline.
+  length, carried per bone by pre-alignment (image pose from bone centroids, ICP, affine CPD) and
+  non-rigid coherent point drift, and snapped to each image's mask outline.
 - Every table and file is listed with its sha256 in `SHA256SUMS`; regenerating the release from the same
   inputs and parameters gives the same checksums.
 
@@ -121,6 +121,8 @@ Splits are patient-level: no patient appears in two splits.
   the landmarks. QC by Dice catches gross failures, not small border shifts.
 - Correspondence comes from registration of outlines: along smooth, featureless stretches of a border a
   landmark can slide tangentially; young, round ossification centres have little shape to register.
+- Long bones (radius, ulna, often metacarpals) leave the field of view: landmarks of the reference that
+  fall outside an image are snapped to the image edge and are not anatomical points there.
 - Images without all 17 bones (young children whose carpals have not ossified) are not released.
 - Masks and landmarks are at the working resolution, not the original one.
 

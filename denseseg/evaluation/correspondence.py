@@ -7,6 +7,11 @@ reference's truth contour (projection onto the closed polyline: segment index pl
 fraction). The true position of that landmark in another image is the same
 parameter looked up on that image's truth contour; the error is the distance
 between the registered landmark and that position, in working pixels.
+
+Long bones leave the field of view. A landmark is scored only where both ends
+are anatomy: its reference landmark is not on the reference's image edge (a cut
+is not an anatomical point) and its true position lies inside the target image
+(a point outside cannot be found in it). ``scored_errors`` applies both rules.
 """
 
 from __future__ import annotations
@@ -41,6 +46,39 @@ def point_at_parameter(contour: np.ndarray, param: np.ndarray) -> np.ndarray:
     return (1.0 - frac) * contour[i0] + frac * contour[(i0 + 1) % n]
 
 
+def true_positions(reference_landmarks: np.ndarray, reference_truth: np.ndarray, target_truth: np.ndarray) -> np.ndarray:
+    """Where the reference landmarks' atlas points lie in the target (by contour parameter)."""
+    if len(reference_truth) != len(target_truth):
+        raise ValueError(
+            f"truth contours differ in length ({len(reference_truth)} vs {len(target_truth)}): not the same atlas"
+        )
+    return point_at_parameter(target_truth, contour_parameter(reference_landmarks, reference_truth))
+
+
+def inside_image(points: np.ndarray, shape: tuple[int, int], margin: float = 0.5) -> np.ndarray:
+    """True for points at least ``margin`` px inside the image's outer pixel edges."""
+    height, width = shape
+    x, y = points[:, 0], points[:, 1]
+    lo = -0.5 + margin
+    return (x >= lo) & (y >= lo) & (x <= width - 0.5 - margin) & (y <= height - 0.5 - margin)
+
+
+def scored_errors(
+    reference_landmarks: np.ndarray,
+    reference_truth: np.ndarray,
+    registered: np.ndarray,
+    target_truth: np.ndarray,
+    reference_shape: tuple[int, int],
+    target_shape: tuple[int, int],
+    margin: float = 0.5,
+) -> tuple[np.ndarray, int]:
+    """Errors of the scorable landmarks (see the module docstring) and how many were left out."""
+    truth = true_positions(reference_landmarks, reference_truth, target_truth)
+    keep = inside_image(reference_landmarks, reference_shape, margin) & inside_image(truth, target_shape, margin)
+    errors = np.linalg.norm(np.asarray(registered, dtype=np.float64)[keep] - truth[keep], axis=1)
+    return errors, int((~keep).sum())
+
+
 def landmark_errors(
     reference_landmarks: np.ndarray,
     reference_truth: np.ndarray,
@@ -48,11 +86,7 @@ def landmark_errors(
     target_truth: np.ndarray,
 ) -> np.ndarray:
     """Distance of each registered landmark from the true position of the same atlas point."""
-    if len(reference_truth) != len(target_truth):
-        raise ValueError(
-            f"truth contours differ in length ({len(reference_truth)} vs {len(target_truth)}): not the same atlas"
-        )
-    truth = point_at_parameter(target_truth, contour_parameter(reference_landmarks, reference_truth))
+    truth = true_positions(reference_landmarks, reference_truth, target_truth)
     return np.linalg.norm(np.asarray(registered, dtype=np.float64) - truth, axis=1)
 
 

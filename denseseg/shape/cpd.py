@@ -199,6 +199,72 @@ def cpd_similarity(
     return Similarity(rot, float(s), trans, float(np.sqrt(sigma2 * d)))
 
 
+@dataclass(frozen=True)
+class Affine:
+    """x -> x @ matrix.T + translation, with the ``Similarity`` interface used by registration."""
+
+    matrix: np.ndarray  # (2, 2)
+    translation: np.ndarray  # (2,)
+
+    @property
+    def scale(self) -> float:
+        return float(np.sqrt(abs(np.linalg.det(self.matrix))))
+
+    def apply(self, points: np.ndarray) -> np.ndarray:
+        return np.asarray(points, dtype=np.float64) @ self.matrix.T + self.translation
+
+    def inverse(self) -> "Affine":
+        inv = np.linalg.inv(self.matrix)
+        return Affine(inv, -inv @ self.translation)
+
+
+def cpd_affine(
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    w: float = 0.0,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+    init: Similarity | Affine | None = None,
+    max_stretch: float = 1.5,
+) -> Affine:
+    """Affine CPD: the affine map that best fits ``moving`` onto ``fixed``, from ``init``.
+
+    Growth and per-bone shape changes are partly anisotropic (aspect, shear), which a
+    similarity leaves to the non-rigid step. A result that stretches one axis more
+    than ``max_stretch`` times the other, or flips, falls back to ``init``.
+    """
+    x = np.asarray(fixed, dtype=np.float64)
+    y = np.asarray(moving, dtype=np.float64)
+    if init is None:
+        b, t = np.eye(2), np.zeros(2)
+    elif isinstance(init, Affine):
+        b, t = init.matrix.copy(), init.translation.copy()
+    else:
+        b, t = init.scale * init.rotation, init.translation.copy()
+    start = Affine(b.copy(), t.copy())
+    sigma2 = _initial_sigma2(x, y @ b.T + t)
+    for _ in range(max_iter):
+        p = _posterior(x, y @ b.T + t, sigma2, w)
+        p1, pt1 = p.sum(1), p.sum(0)
+        np_ = float(p1.sum())
+        mu_x = x.T @ pt1 / np_
+        mu_y = y.T @ p1 / np_
+        xh, yh = x - mu_x, y - mu_y
+        a = xh.T @ p.T @ yh
+        yy = (yh * p1[:, None]).T @ yh
+        b = a @ np.linalg.inv(yy)
+        t = mu_x - b @ mu_y
+        new_sigma2 = max((float(pt1 @ (xh * xh).sum(1)) - float(np.trace(a @ b.T))) / (np_ * 2), 1e-10)
+        done = abs(sigma2 - new_sigma2) <= tol * sigma2
+        sigma2 = new_sigma2
+        if done:
+            break
+    sv = np.linalg.svd(b, compute_uv=False)
+    if not np.isfinite(b).all() or np.linalg.det(b) <= 0 or sv[0] > max_stretch * sv[1]:
+        return start
+    return Affine(b, t)
+
+
 def initial_similarity(fixed: np.ndarray, moving: np.ndarray) -> Similarity:
     """Centroids matched and RMS radii equalised, no rotation: a starting pose for ICP."""
     mf, mm = fixed.mean(0), moving.mean(0)
@@ -244,9 +310,11 @@ def icp_similarity(
         ),
     )
     mat = np.asarray(result.transformation)
+    if not np.isfinite(mat).all():
+        return init
     block = mat[:2, :2]
     det = float(np.linalg.det(block))
-    if not np.isfinite(mat).all() or det <= 0:
+    if det <= 0:
         return init
     s = float(np.sqrt(det))
     return Similarity(block / s, s, mat[:2, 3].copy(), float(result.inlier_rmse))

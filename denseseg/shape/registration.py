@@ -11,10 +11,11 @@ shape distance between two images is the mean over bones of the symmetric mean
 closest-point (chamfer) distance between their outlines, after each image is
 normalised by its global centroid and RMS radius (position and size of the hand
 removed, the bones' layout kept; no rotation since ingest normalises orientation).
-With many images, the medoid is taken among a seeded random sample of candidates.
+Candidates are the images with every bone and the fewest bones cut by the image
+edge; with many images, the medoid is taken among a seeded random sample of them.
 
-Per bone: similarity pre-alignment (open3d ICP with scaling, or rigid CPD), then
-non-rigid CPD of the reference outline onto the image's outline; the landmarks go
+Per bone: pre-alignment (open3d ICP with scaling, refined by affine CPD by default:
+growth and per-bone shape change are partly anisotropic), then non-rigid CPD of the reference outline onto the image's outline; the landmarks go
 through both transforms and are snapped to the nearest point of the image's outline.
 """
 
@@ -26,17 +27,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from denseseg.shape.contours import resample_closed
-from denseseg.shape.cpd import cpd_similarity, icp_similarity, register_nonrigid
+from denseseg.shape.cpd import cpd_affine, cpd_similarity, icp_similarity, register_nonrigid
 from denseseg.shape.umeyama import DegenerateShapeError, Similarity, umeyama
 
 
 @dataclass(frozen=True)
 class RegistrationParams:
     global_prealign: bool = True  # start each bone from the image-level pose (bone centroids)
-    prealign: str = "icp"  # icp (open3d, with scaling) | cpd (rigid CPD with scaling) | none
-    beta: float = 1.0  # CPD kernel width, in units of the bone's RMS radius
-    lam: float = 2.0  # CPD smoothness weight
+    prealign: str = "affine"  # affine (open3d ICP with scaling, then affine CPD) | icp | cpd (rigid CPD) | none
+    beta: float = 3.0  # CPD kernel width, in units of the bone's RMS radius (tuned on the phantom)
+    lam: float = 8.0  # CPD smoothness weight (tuned on the phantom)
     w: float = 0.0  # CPD outlier weight
+    w_cut: float = 0.1  # CPD outlier weight when the image edge cut either outline (partial overlap)
+    edge_margin_px: float = 1.0  # common-part trimming of cut bones: distance kept from the image edge
     max_iter: int = 60
     tol: float = 1e-5
     max_points: int = 80  # outline points per bone used in the fit (both sides)
@@ -76,19 +79,37 @@ def chamfer(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * float(closest_distances(a, b).mean() + closest_distances(b, a).mean())
 
 
-def _fit_points(outline: np.ndarray, max_points: int) -> np.ndarray:
-    return outline if len(outline) <= max_points else resample_closed(outline, max_points)
+def _inside(points: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
+    height, width = shape
+    lo = -0.5 + margin
+    return (
+        (points[:, 0] >= lo)
+        & (points[:, 1] >= lo)
+        & (points[:, 0] <= width - 0.5 - margin)
+        & (points[:, 1] <= height - 0.5 - margin)
+    )
 
 
-def prealign(fixed: np.ndarray, moving: np.ndarray, method: str, init: Similarity | None = None) -> Similarity:
-    """Per-bone similarity, refined from ``init`` (the image-level pose) when given."""
+def _fit_points(outline: np.ndarray, border: np.ndarray | None, max_points: int) -> np.ndarray:
+    """The outline's anatomical points (edge points dropped), thinned evenly to ``max_points``."""
+    if border is not None and border.any() and (~border).sum() >= 8:
+        outline = outline[~border]
+    if len(outline) <= max_points:
+        return outline
+    return outline[np.round(np.linspace(0, len(outline) - 1, max_points)).astype(int)]
+
+
+def prealign(fixed: np.ndarray, moving: np.ndarray, method: str, init: Similarity | None = None):
+    """Per-bone pose (a ``Similarity`` or an ``Affine``), refined from ``init`` (the image-level pose)."""
     if method == "icp":
         return icp_similarity(fixed, moving, init=init)
     if method == "cpd":
         return cpd_similarity(fixed, moving, init=init)
+    if method == "affine":
+        return cpd_affine(fixed, moving, init=icp_similarity(fixed, moving, init=init))
     if method == "none":
         return init if init is not None else Similarity.identity()
-    raise ValueError(f"unknown pre-alignment {method!r}; use icp, cpd or none")
+    raise ValueError(f"unknown pre-alignment {method!r}; use affine, icp, cpd or none")
 
 
 def register_bone(
@@ -97,28 +118,49 @@ def register_bone(
     outline: np.ndarray,
     params: RegistrationParams,
     init: Similarity | None = None,
+    ref_border: np.ndarray | None = None,
+    border: np.ndarray | None = None,
+    ref_shape: tuple[int, int] | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> BoneResult:
     """Carry ``ref_landmarks`` from the reference outline onto ``outline`` (one bone).
 
     ``init`` is a starting pose (the image-level similarity from ``global_pose``):
     near-circular bones give rotation no hold, so a per-bone fit from scratch may spin.
+    Outline points on the image edge (``*border`` flags) are left out of the fit; a
+    bone cut by the edge on either side keeps the image-level pose (its own scale
+    would follow the cut, not the anatomy) and is fitted with outliers allowed, on
+    the common part only when the image sizes (``ref_shape``, ``shape``) are known:
+    reference points that the pose puts outside the image, and image points that
+    fall outside the reference's frame, have no counterpart and are left out.
     """
-    fixed = _fit_points(np.asarray(outline, dtype=np.float64), params.max_points)
-    moving = _fit_points(np.asarray(ref_outline, dtype=np.float64), params.max_points)
-    sim = prealign(fixed, moving, params.prealign, init)
+    outline = np.asarray(outline, dtype=np.float64)
+    fixed = _fit_points(outline, border, params.max_points)
+    moving = _fit_points(np.asarray(ref_outline, dtype=np.float64), ref_border, params.max_points)
+    cut = bool((border is not None and border.any()) or (ref_border is not None and ref_border.any()))
+    if cut and init is not None:
+        sim = init
+    else:
+        sim = prealign(fixed, moving, params.prealign, init)
     moving_aligned = sim.apply(moving)
+    if cut and shape is not None and ref_shape is not None:
+        # fit only the common part: what each image shows of the bone, given the pose
+        keep_m = _inside(moving_aligned, shape, params.edge_margin_px)
+        keep_f = _inside(sim.inverse().apply(fixed), ref_shape, params.edge_margin_px * sim.scale)
+        if keep_m.sum() >= 8 and keep_f.sum() >= 8:
+            moving_aligned, fixed = moving_aligned[keep_m], fixed[keep_f]
     field = register_nonrigid(
         fixed,
         moving_aligned,
         beta=params.beta,
         lam=params.lam,
-        w=params.w,
+        w=params.w_cut if cut else params.w,
         max_iter=params.max_iter,
         tol=params.tol,
         low_rank=params.low_rank,
     )
     carried = field.transform(sim.apply(ref_landmarks))
-    snapped = snap_to_outline(carried, np.asarray(outline, dtype=np.float64))
+    snapped = snap_to_outline(carried, outline)
     return BoneResult(snapped, chamfer(field.moved, fixed), sim.scale)
 
 
@@ -129,15 +171,26 @@ class Reference:
     filestem: str
     outlines: Mapping[str, np.ndarray]
     landmarks: Mapping[str, np.ndarray]
+    borders: Mapping[str, np.ndarray] | None = None  # edge flags of the outlines
+    shape: tuple[int, int] | None = None  # (height, width) of the reference image
 
 
-def make_reference(filestem: str, outlines: Mapping[str, np.ndarray], counts: Mapping[str, int]) -> Reference:
+def make_reference(
+    filestem: str,
+    outlines: Mapping[str, np.ndarray],
+    counts: Mapping[str, int],
+    borders: Mapping[str, np.ndarray] | None = None,
+    shape: tuple[int, int] | None = None,
+) -> Reference:
     """Landmarks: each outline resampled uniformly by arc length to its design count."""
     missing = [s for s in counts if s not in outlines]
     if missing:
         raise ValueError(f"reference {filestem} lacks outline(s) for {', '.join(missing)}")
     landmarks = {s: resample_closed(np.asarray(outlines[s], dtype=np.float64), int(n)) for s, n in counts.items()}
-    return Reference(filestem, {s: np.asarray(outlines[s], dtype=np.float64) for s in counts}, landmarks)
+    kept = {s: np.asarray(outlines[s], dtype=np.float64) for s in counts}
+    return Reference(
+        filestem, kept, landmarks, None if borders is None else {s: borders[s] for s in counts}, shape
+    )
 
 
 def _normalised(outlines: Mapping[str, np.ndarray], structures: Sequence[str], n: int) -> dict[str, np.ndarray]:
@@ -165,11 +218,19 @@ def choose_reference(
     structures: Sequence[str],
     max_candidates: int = 64,
     seed: int = 0,
+    borders: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> tuple[str, dict]:
-    """The medoid filestem among candidates that have every structure; returns (filestem, info)."""
+    """The medoid filestem among candidates that have every structure; returns (filestem, info).
+
+    With ``borders`` (edge flags), only the candidates with the fewest bones cut by
+    the image edge compete: landmarks on a cut are not anatomy, for any image.
+    """
     complete = sorted(k for k, v in candidates.items() if all(s in v for s in structures))
     if not complete:
         raise ValueError("no image has an outline for every structure; cannot choose a reference")
+    cuts = {k: sum(_cut(borders.get(k), s) for s in structures) if borders else 0 for k in complete}
+    fewest = min(cuts.values())
+    complete = [k for k in complete if cuts[k] == fewest]
     pool = complete
     if len(pool) > max_candidates:
         rng = np.random.default_rng(seed)
@@ -181,18 +242,30 @@ def choose_reference(
         "method": "medoid of the mean per-bone chamfer distance after global centroid/RMS normalisation",
         "candidates": len(pool),
         "complete_images": len(complete),
+        "bones_cut_by_edge": int(fewest),
         "mean_distance": float(total[best] / max(len(pool) - 1, 1)),
     }
     return pool[best], info
 
 
-def global_pose(reference: Reference, outlines: Mapping[str, np.ndarray]) -> Similarity | None:
+def _cut(borders: Mapping[str, np.ndarray] | None, s: str) -> bool:
+    return borders is not None and s in borders and bool(np.any(borders[s]))
+
+
+def global_pose(
+    reference: Reference, outlines: Mapping[str, np.ndarray], borders: Mapping[str, np.ndarray] | None = None
+) -> Similarity | None:
     """Image-level similarity: Umeyama on the centroids of the bones both images have.
 
     Bone labels give the correspondences for free, and 17 centroids fix rotation
-    and scale far better than any one small, roundish bone. None with < 3 bones.
+    and scale far better than any one small, roundish bone. Bones cut by the image
+    edge (in either image) are left out when at least 3 others remain: their
+    centroid moves with the cut. None with < 3 bones.
     """
     common = [s for s in reference.outlines if s in outlines]
+    whole = [s for s in common if not _cut(reference.borders, s) and not _cut(borders, s)]
+    if len(whole) >= 3:
+        common = whole
     if len(common) < 3:
         return None
     src = np.array([reference.outlines[s].mean(0) for s in common])
@@ -204,18 +277,32 @@ def global_pose(reference: Reference, outlines: Mapping[str, np.ndarray]) -> Sim
 
 
 def register_image(
-    reference: Reference, outlines: Mapping[str, np.ndarray], params: RegistrationParams
+    reference: Reference,
+    outlines: Mapping[str, np.ndarray],
+    params: RegistrationParams,
+    borders: Mapping[str, np.ndarray] | None = None,
+    shape: tuple[int, int] | None = None,
 ) -> tuple[dict[str, BoneResult], dict[str, str]]:
     """Register every structure of the reference that the image has; reasons for the others."""
     results: dict[str, BoneResult] = {}
     problems: dict[str, str] = {}
-    pose = global_pose(reference, outlines) if params.global_prealign else None
+    pose = global_pose(reference, outlines, borders) if params.global_prealign else None
     for s in reference.landmarks:
         if s not in outlines:
             problems[s] = "no outline in this image"
             continue
         try:
-            results[s] = register_bone(reference.outlines[s], reference.landmarks[s], outlines[s], params, pose)
+            results[s] = register_bone(
+                reference.outlines[s],
+                reference.landmarks[s],
+                outlines[s],
+                params,
+                pose,
+                None if reference.borders is None else reference.borders.get(s),
+                None if borders is None else borders.get(s),
+                reference.shape,
+                shape,
+            )
         except (ValueError, np.linalg.LinAlgError) as err:
             problems[s] = f"registration failed: {err}"
     return results, problems

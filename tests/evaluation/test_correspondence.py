@@ -29,3 +29,14 @@ def test_errors_zero_for_true_positions_and_slide_measured():
 def test_summary_by_group():
     out = summarise_by_group({"a": [np.array([1.0, 2.0])], "b": [np.array([3.0])]}, {"g1": ("a",), "g2": ("b", "c")})
     assert out["median_px"] == 2.0 and out["groups"]["g1"]["mean_px"] == 1.5 and out["groups"]["g2"]["n"] == 1
+
+
+def test_scored_errors_leave_out_points_outside_the_image():
+    from denseseg.evaluation.correspondence import scored_errors
+
+    ref_truth = circle(80, r=10.0, c=(20.0, 20.0))
+    tgt_truth = circle(80, r=10.0, c=(20.0, 5.0))  # the top of the target is outside the image
+    landmarks = ref_truth[::8]
+    errors, left_out = scored_errors(landmarks, ref_truth, tgt_truth[::8], tgt_truth, (40, 40), (40, 40))
+    assert left_out > 0 and len(errors) + left_out == len(landmarks)
+    assert np.allclose(errors, 0, atol=1e-9)

@@ -67,3 +67,14 @@ def test_image_contours_reports_problems():
     contours, problems = image_contours(masks, ["a", "b", "c"], total_points=300)
     assert set(contours) == {"a", "c"} and problems == {"b": "empty mask"}
     assert sum(len(v) for v in contours.values()) == 300
+
+
+def test_border_flags_mark_the_edge_cut():
+    from denseseg.shape.contours import border_flags
+
+    mask = disk(h=60, w=90, cy=50.0)  # cut by the bottom edge
+    pts = outline(mask)
+    flags = border_flags(pts, mask.shape)
+    assert flags.any() and not flags.all()
+    assert np.allclose(pts[flags, 1], 59.5, atol=0.25)
+    assert not border_flags(outline(disk()), (80, 90)).any()

@@ -57,3 +57,15 @@ def test_nonrigid_low_rank_matches_full():
     full = register_nonrigid(target, ref, max_iter=40)
     low = register_nonrigid(target, ref, max_iter=40, low_rank=40)
     assert np.abs(full.moved - low.moved).max() < 0.1
+
+
+def test_cpd_affine_recovers_known_affine():
+    from denseseg.shape.cpd import cpd_affine
+
+    ref = shape()
+    matrix = np.array([[1.1, 0.08], [-0.05, 0.93]])
+    target = ref @ matrix.T + [3.0, -2.0]
+    fit = cpd_affine(target, ref, init=icp_similarity(target, ref))  # as registration starts it
+    assert np.abs(fit.matrix - matrix).max() < 1e-2
+    assert np.abs(fit.apply(ref) - target).max() < 0.1
+    assert np.allclose(fit.inverse().apply(fit.apply(ref)), ref)

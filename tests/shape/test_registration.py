@@ -58,3 +58,31 @@ def test_snap_projects_onto_segments():
     square = np.array([[0.0, 0], [10, 0], [10, 10], [0, 10]])
     snapped = snap_to_outline(np.array([[5.0, -2], [12, 4], [5, 5.5]]), square)
     assert np.allclose(snapped, [[5, 0], [10, 4], [5, 10]])
+
+
+def test_bone_cut_by_the_image_edge(images):
+    """A field of view that cuts the long bones: fitted on the common part, no slide along the shaft."""
+    from denseseg.evaluation.correspondence import scored_errors
+    from denseseg.shape.contours import border_flags
+
+    imgs, contours = images
+    shape = imgs[0].masks.shape[1:]
+    ref = make_reference("r", contours[0], WRIST.landmark_counts,
+                         {s: border_flags(v, shape) for s, v in contours[0].items()}, shape)
+    cut_at = 175  # rows >= this are outside the field of view: radius and ulna are cut
+    masks = imgs[1].masks.copy()
+    masks[:, cut_at:, :] = False
+    cropped = masks[:, :cut_at, :]
+    con, problems = image_contours(cropped, WRIST.structures)
+    flags = {s: border_flags(v, cropped.shape[1:]) for s, v in con.items()}
+    assert flags["radius"].any() and flags["ulna"].any()
+    results, problems = register_image(ref, con, RegistrationParams(), flags, cropped.shape[1:])
+    assert not problems
+    errs = []
+    for s in ("radius", "ulna"):
+        e, left_out = scored_errors(ref.landmarks[s], imgs[0].truth[s], results[s].landmarks, imgs[1].truth[s],
+                                    shape, cropped.shape[1:])
+        assert left_out > 0
+        errs.append(e)
+    errs = np.concatenate(errs)
+    assert np.median(errs) < 1.5 and np.percentile(errs, 95) < 5.0

@@ -5,8 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from denseseg.shape.registration_synthetic import synthetic_image, write_synthetic_inputs
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
@@ -49,4 +47,4 @@ def n_landmarks() -> int:
     return WRIST.n_landmarks
 
 
-__all__ = ["make_project", "n_landmarks", "np"]
+__all__ = ["make_project", "n_landmarks"]

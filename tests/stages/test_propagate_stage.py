@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import yaml
 from skimage.measure import find_contours
 
@@ -24,11 +23,6 @@ ORIG, WORK = (128, 96), (64, 48)
 N_IMAGES = 10
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def _manifest_row(stem: str, frame: WorkingFrame) -> dict:

@@ -1,0 +1,117 @@
+"""Registration benchmark: time per image (17 bones, one core) and correspondence accuracy.
+
+Data: synthetic wrists with known dense correspondence (``denseseg.shape.
+registration_synthetic``: the atlas under a seeded similarity and smooth warp,
+masks rasterised at 384 x 224 by default), run through the library exactly as
+the ``contours`` and ``register`` stages do: outlines (4,850 points per image),
+the medoid reference, per-bone pre-alignment + CPD, snapping, QC.
+
+Printed figures (the last line is one JSON object):
+- ``ms_per_image``: median wall time to register one image, 17 bones, milliseconds,
+  one thread (BLAS/OpenMP pinned to 1 before numpy is imported);
+- ``ms_per_image_mean``: mean of the same, milliseconds;
+- ``contours_ms_per_image``: outline extraction for one image, milliseconds;
+- ``median_px``, ``mean_px``, ``p95_px``: distance between registered landmarks
+  and the true positions of the same atlas points, working pixels;
+- ``dice_median``: QC Dice of the landmark polygons vs the masks (1);
+- ``images``, ``height``, ``width``: what was measured.
+
+Usage: python benchmarks/registration.py [--images 12] [--scale 1.0] [--prealign affine]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from denseseg.anatomy import WRIST  # noqa: E402
+from denseseg.evaluation.correspondence import landmark_errors  # noqa: E402
+from denseseg.shape.contours import border_flags, image_contours  # noqa: E402
+from denseseg.shape.quality import bone_qc  # noqa: E402
+from denseseg.shape.registration import (  # noqa: E402
+    RegistrationParams,
+    choose_reference,
+    make_reference,
+    register_image,
+)
+from denseseg.shape.registration_synthetic import synthetic_image  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=12)
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 384 x 224")
+    parser.add_argument("--prealign", default="affine", choices=["affine", "icp", "cpd", "none"])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    try:
+        import open3d  # noqa: F401  (import once, outside the timings)
+    except ImportError:
+        pass
+
+    images = [synthetic_image(args.seed + i, scale=args.scale) for i in range(args.images)]
+    shape = images[0].masks.shape[1:]
+    t_contours, outlines, borders = [], [], []
+    for im in images:
+        t0 = time.perf_counter()
+        con, problems = image_contours(im.masks, WRIST.structures)
+        t_contours.append(time.perf_counter() - t0)
+        if problems:
+            raise SystemExit(f"synthetic image has degenerate bones: {problems}")
+        outlines.append(con)
+        borders.append({s: border_flags(v, shape) for s, v in con.items()})
+    stems = [f"img-{i:03d}" for i in range(len(images))]
+    ref_stem, info = choose_reference(dict(zip(stems, outlines)), WRIST.structures, seed=args.seed,
+                                      borders=dict(zip(stems, borders)))
+    r = stems.index(ref_stem)
+    reference = make_reference(ref_stem, outlines[r], WRIST.landmark_counts, borders[r], shape)
+    params = RegistrationParams(prealign=args.prealign)
+    register_image(reference, outlines[(r + 1) % len(images)], params, borders[(r + 1) % len(images)], shape)  # warm-up
+
+    times, errors, dices = [], [], []
+    for i, im in enumerate(images):
+        if i == r:
+            continue
+        t0 = time.perf_counter()
+        results, problems = register_image(reference, outlines[i], params, borders[i], shape)
+        times.append(time.perf_counter() - t0)
+        for k, s in enumerate(WRIST.structures):
+            res = results[s]
+            errors.append(landmark_errors(reference.landmarks[s], images[r].truth[s], res.landmarks, im.truth[s]))
+            dices.append(bone_qc(res.landmarks, im.masks[k], res.residual_px).dice)
+    errors = np.concatenate(errors)
+    out = {
+        "ms_per_image": round(1e3 * float(np.median(times)), 1),
+        "ms_per_image_mean": round(1e3 * float(np.mean(times)), 1),
+        "contours_ms_per_image": round(1e3 * float(np.median(t_contours)), 1),
+        "median_px": round(float(np.median(errors)), 3),
+        "mean_px": round(float(errors.mean()), 3),
+        "p95_px": round(float(np.percentile(errors, 95)), 3),
+        "dice_median": round(float(np.median(dices)), 4),
+        "images": len(times),
+        "height": int(shape[0]),
+        "width": int(shape[1]),
+        "prealign": args.prealign,
+    }
+    print(f"registration benchmark: {len(times)} synthetic images at {shape[0]}x{shape[1]}, reference {ref_stem}")
+    print(f"  register one image (17 bones, 1 thread): {out['ms_per_image']} ms median, {out['ms_per_image_mean']} ms mean")
+    print(f"  outline extraction: {out['contours_ms_per_image']} ms per image")
+    print(f"  landmark error vs truth: median {out['median_px']} px, mean {out['mean_px']} px, p95 {out['p95_px']} px")
+    print(f"  QC Dice median: {out['dice_median']}")
+    print(json.dumps(out, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
