@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -49,8 +48,8 @@ STRUCTURES = list(WRIST.structures)
 
 class PropagateParams(StageParams):
     rounds: int = Field(2, ge=1)
-    epochs: int = Field(80, ge=1, description="epochs of the first round")
-    finetune_epochs: int = Field(30, ge=0, description="epochs of later rounds (warm start)")
+    epochs: int = Field(100, ge=1, description="epochs of the first round")
+    finetune_epochs: int = Field(40, ge=0, description="epochs of later rounds (warm start)")
     warm_start: bool = True
     channels: list[int] = Field([8, 16, 32, 64, 128], min_length=2)
     num_res_units: int = Field(0, ge=0)

@@ -31,8 +31,8 @@ Evaluate = Callable[[int, Mapping[str, np.ndarray], set], dict]
 @dataclass(frozen=True)
 class PropagationConfig:
     rounds: int = 2
-    epochs: int = 80  # first round (and every round without warm start)
-    finetune_epochs: int = 30  # rounds 2.. when warm-starting
+    epochs: int = 100  # first round (and every round without warm start)
+    finetune_epochs: int = 40  # rounds 2.. when warm-starting
     warm_start: bool = True
     channels: tuple[int, ...] = (8, 16, 32, 64, 128)
     num_res_units: int = 0

@@ -162,10 +162,12 @@ def cpd_similarity(
     max_iter: int = 100,
     tol: float = 1e-6,
     init: Similarity | None = None,
+    fix_scale: bool = False,
 ) -> Similarity:
     """Rigid CPD with isotropic scale: the similarity that best maps ``moving`` onto ``fixed``.
 
     ``init`` is the starting pose (identity by default); the result includes it.
+    ``fix_scale`` keeps the scale of ``init`` (a rigid fit: rotation and translation only).
     """
     x = np.asarray(fixed, dtype=np.float64)
     y = np.asarray(moving, dtype=np.float64)
@@ -189,9 +191,11 @@ def cpd_similarity(
         c[-1, -1] = np.sign(np.linalg.det(u @ vt)) or 1.0
         rot = u @ c @ vt
         tr = float(np.trace(a.T @ rot))
-        s = tr / float(p1 @ (yh * yh).sum(1))
+        yy = float(p1 @ (yh * yh).sum(1))
+        if not fix_scale:
+            s = tr / yy
         trans = mu_x - s * rot @ mu_y
-        new_sigma2 = max((float(pt1 @ (xh * xh).sum(1)) - s * tr) / (np_ * d), 1e-10)
+        new_sigma2 = max((float(pt1 @ (xh * xh).sum(1)) - 2.0 * s * tr + s * s * yy) / (np_ * d), 1e-10)
         done = abs(sigma2 - new_sigma2) <= tol * sigma2
         sigma2 = new_sigma2
         if done:

@@ -306,3 +306,127 @@ def register_image(
         except (ValueError, np.linalg.LinAlgError) as err:
             problems[s] = f"registration failed: {err}"
     return results, problems
+
+
+def landmark_edge_flags(reference: Reference) -> dict[str, np.ndarray]:
+    """Per structure, True for the reference landmarks that sit on its image-edge cut (not anatomy).
+
+    A landmark takes the edge flag of the nearest point of the reference's outline.
+    """
+    out = {}
+    for s, lms in reference.landmarks.items():
+        flags = None if reference.borders is None else reference.borders.get(s)
+        if flags is None or not np.any(flags):
+            out[s] = np.zeros(len(lms), dtype=bool)
+            continue
+        outline = np.asarray(reference.outlines[s], dtype=np.float64)
+        d2 = ((lms[:, None, :] - outline[None]) ** 2).sum(2)
+        out[s] = np.asarray(flags, dtype=bool)[d2.argmin(1)]
+    return out
+
+
+def _valid_landmarks(
+    landmarks: np.ndarray, outline: np.ndarray, border: np.ndarray | None, shape: tuple[int, int] | None, margin: float
+) -> np.ndarray:
+    """Registered landmarks that carry evidence: not on the image's edge segment, inside the image."""
+    valid = np.ones(len(landmarks), dtype=bool)
+    if border is not None and np.any(border):
+        d2 = ((landmarks[:, None, :] - outline[None]) ** 2).sum(2)
+        valid &= ~np.asarray(border, dtype=bool)[d2.argmin(1)]
+    if shape is not None:
+        valid &= _inside(landmarks, shape, margin)
+    return valid
+
+
+def groupwise_template(
+    reference: Reference,
+    images: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray] | None, tuple[int, int] | None]],
+    params: RegistrationParams,
+    iterations: int = 1,
+    min_images: int = 3,
+    procrustes_iterations: int = 3,
+) -> tuple[Reference, dict]:
+    """A group-wise template: the reference's landmarks averaged over the registered images.
+
+    Why: a single reference carries its own deviations (per-bone pose, size and
+    shape) into every correspondence; averaging the corresponded landmark sets
+    cancels them. Each iteration registers the current template onto every image
+    (``images``: (outlines, edge flags, (height, width)) per image), maps the
+    landmarks back to the template's frame by a whole-image generalised Procrustes
+    analysis (similarity on all landmarks that carry evidence), and takes the
+    per-landmark mean over the images where it carries evidence (at least
+    ``min_images``; otherwise the landmark keeps its position). The mean is then
+    put back into the reference's frame (a similarity fitted to the previous
+    template). Landmark k of the template is landmark k of the reference, so the
+    landmark identities are unchanged; landmarks on the reference's edge cut are
+    never averaged and keep their edge flag. The template's outline is the closed
+    polygon of its landmarks, resampled to the reference's outline density.
+    """
+    structures = list(reference.landmarks)
+    ref_flags = landmark_edge_flags(reference)
+    current = reference
+    used_last = 0
+    for _ in range(max(int(iterations), 0)):
+        sets: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
+        for outlines, borders, shape in images:
+            results, _problems = register_image(current, outlines, params, borders, shape)
+            if not results:
+                continue
+            lms, valid = {}, {}
+            for s, res in results.items():
+                v = ~ref_flags[s] & _valid_landmarks(
+                    res.landmarks, np.asarray(outlines[s], dtype=np.float64),
+                    None if borders is None else borders.get(s), shape, params.edge_margin_px,
+                )
+                lms[s], valid[s] = res.landmarks, v
+            sets.append((lms, valid))
+        used_last = len(sets)
+        if len(sets) < min_images:
+            break
+        mean = {s: np.asarray(current.landmarks[s], dtype=np.float64).copy() for s in structures}
+        for _gpa in range(procrustes_iterations):
+            acc = {s: np.zeros_like(mean[s]) for s in structures}
+            cnt = {s: np.zeros(len(mean[s])) for s in structures}
+            for lms, valid in sets:
+                src = np.vstack([lms[s][valid[s]] for s in lms])
+                dst = np.vstack([mean[s][valid[s]] for s in lms])
+                if len(src) < 3:
+                    continue
+                try:
+                    sim = umeyama(src, dst)
+                except DegenerateShapeError:
+                    continue
+                for s in lms:
+                    acc[s][valid[s]] += sim.apply(lms[s])[valid[s]]
+                    cnt[s][valid[s]] += 1
+            new = {}
+            for s in structures:
+                ok = cnt[s] >= min_images
+                m = mean[s].copy()
+                m[ok] = acc[s][ok] / cnt[s][ok][:, None]
+                new[s] = m
+            mean = new
+        # back to the reference's frame (gauge), on the averaged landmarks
+        prev = {s: np.asarray(current.landmarks[s], dtype=np.float64) for s in structures}
+        keep = {s: ~ref_flags[s] for s in structures}
+        try:
+            gauge = umeyama(np.vstack([mean[s][keep[s]] for s in structures]),
+                            np.vstack([prev[s][keep[s]] for s in structures]))
+            mean = {s: np.where(keep[s][:, None], gauge.apply(mean[s]), prev[s]) for s in structures}
+        except DegenerateShapeError:
+            break
+        outlines_t, borders_t = {}, {}
+        for s in structures:
+            n_out = max(len(reference.outlines[s]), len(mean[s]))
+            dense = resample_closed(mean[s], n_out)
+            d2 = ((dense[:, None, :] - mean[s][None]) ** 2).sum(2)
+            outlines_t[s] = dense
+            borders_t[s] = ref_flags[s][d2.argmin(1)]
+        current = Reference(reference.filestem, outlines_t, mean, borders_t, reference.shape)
+    info = {
+        "method": "group-wise template: reference landmarks averaged over registered images (Procrustes mean)",
+        "iterations": int(iterations),
+        "images": int(used_last),
+        "min_images": int(min_images),
+    }
+    return current, info

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from denseseg.evaluation.segmentation import dice
 from denseseg.propagation.toy import toy_case
