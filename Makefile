@@ -47,10 +47,11 @@ prefect-server:
 	  echo "Prefect UI: http://127.0.0.1:$(PREFECT_PORT)  (server log: .prefect/server.log)"; \
 	fi
 
+# dvc.yaml runs `python -m pipelines ...`: the venv's python must come first on PATH.
 repro:
 	@api=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api}; \
-	PREFECT_API_URL=$$api $(BIN)/dvc repro
-	@echo "Report: reports/report.md   Metrics: $(BIN)/dvc metrics show"
+	PATH="$(abspath $(BIN)):$$PATH" PREFECT_API_URL=$$api $(BIN)/dvc repro
+	@echo "Done. Metrics: $(BIN)/dvc metrics show   Release: release/   Prefect UI: see above"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,8 +1,13 @@
 """Stage ``register``: contour point clouds -> corresponding landmarks, QC and (phantom) accuracy.
 
 A reference image is chosen once (``prepare``: the medoid under a shape distance,
-see ``denseseg.shape.registration``) and its landmarks are registered onto every
-image, bone by bone. Outputs:
+see ``denseseg.shape.registration``); it defines the landmarks (uniform by arc
+length on its outline). With ``template_iterations`` > 0 it is then replaced by a
+group-wise template (``groupwise_template``: the reference's landmarks registered
+onto a seeded sample of ``template_images`` complete images and averaged after
+Procrustes alignment, so the reference's own deviations do not enter every
+correspondence); landmark k of the template is landmark k of the reference. The
+template (or the reference) is registered onto every image, bone by bone. Outputs:
 
 - ``paths.landmarks`` (LANDMARKS): the landmarks of the images that passed QC;
 - ``paths.qc`` (QC): one row per image and structure with Dice, residual, pass
@@ -13,7 +18,13 @@ image, bone by bone. Outputs:
   (``median_px``, ``mean_px``, ``p95_px`` over the passed images, per group;
   ``null`` without truth). Only landmarks with anatomy at both ends are scored
   (see ``denseseg.evaluation.correspondence``); ``landmarks_unscored`` counts the
-  others. ``images_in`` counts the images that reached the contours stage;
+  others. Two subsets of the same landmarks qualify the headline (which stays
+  over all scored landmarks): ``*_px_inside`` (true point at least
+  ``inside_margin_px`` from the edges of both images: away from the cuts, where
+  the image shows the anatomy around the point) and ``*_px_uncut`` (bones whole in
+  both the reference and the image). ``landmarks_on_edge`` counts the passed
+  images' landmarks that carry no evidence (outside the image, or snapped onto the
+  artificial edge segment of a cut outline). ``images_in`` counts the images that reached the contours stage;
   ``seconds_per_image`` is summed shard wall time per image (inflated when shards
   run in parallel; ``benchmarks/registration.py`` gives the one-core figure).
 """
@@ -29,7 +40,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
-from denseseg.evaluation.correspondence import scored_errors, summarise_by_group
+from denseseg.evaluation.correspondence import inside_image, scored_errors, summarise, summarise_by_group, true_positions
 from denseseg.io.atomic import write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import (
@@ -43,7 +54,14 @@ from denseseg.io.tables import (
 )
 from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.shape.quality import bone_qc
-from denseseg.shape.registration import RegistrationParams, choose_reference, make_reference, register_image
+from denseseg.shape.registration import (
+    RegistrationParams,
+    choose_reference,
+    evidence_mask,
+    groupwise_template,
+    make_reference,
+    register_image,
+)
 from stages.base import Stage, StageError, StageParams, StageReport
 from stages.contours import read_contour_shard
 
@@ -62,6 +80,10 @@ class RegisterParams(StageParams):
     max_iter: int = Field(60, gt=0)
     tol: float = Field(1e-5, gt=0)
     max_points: int = Field(80, ge=8)
+    max_fixed_points: int | None = Field(None, ge=8, description="image outline points in the fit (null: max_points)")
+    template_iterations: int = Field(1, ge=0, description="group-wise template updates (0: the reference itself)")
+    template_images: int = Field(32, ge=3, description="seeded sample of complete images the template averages")
+    inside_margin_px: float = Field(10.0, ge=0, description="accuracy 'inside': true point this far from the edge")
     low_rank: int | None = Field(None, gt=0)
     dice_threshold: float = Field(0.8, ge=0, le=1)
     max_residual_px: float | None = Field(None, gt=0)
@@ -94,7 +116,7 @@ class RegisterStage(Stage[RegisterParams]):
         p = self.params
         self.reg_params = RegistrationParams(
             global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, w_cut=p.w_cut, edge_margin_px=p.edge_margin_px, max_iter=p.max_iter, tol=p.tol,
-            max_points=p.max_points, low_rank=p.low_rank,
+            max_points=p.max_points, max_fixed_points=p.max_fixed_points, low_rank=p.low_rank,
         )
         # upstream reasons per image (bones without an outline)
         self.upstream: dict[str, list[str]] = {}
@@ -103,12 +125,14 @@ class RegisterStage(Stage[RegisterParams]):
             for row in read_table(rejects_path, REJECTS).itertuples():
                 self.upstream.setdefault(row.filestem, []).append(row.reason)
         self._choose_reference()
+        self._build_template(stems_by_shard=self._stems_by_shard)
         self._prepare_truth()
 
     def _choose_reference(self) -> None:
         stems_by_shard = {
             shard: sorted(set(pq.read_table(shard, columns=["filestem"]).column(0).to_pylist())) for shard in self._shards
         }
+        self._stems_by_shard = stems_by_shard
         all_stems = sorted(s for stems in stems_by_shard.values() for s in stems)
         if not all_stems:
             raise StageError(f"{self.contour_dir}: contour shards hold no image")
@@ -140,7 +164,45 @@ class RegisterStage(Stage[RegisterParams]):
             stem, candidates[stem], self.anatomy.landmark_counts, borders[stem], self._image_shape(stem)
         )
         self.reference_info = {"filestem": stem, **info}
+        self.reference_landmarks = self.reference.landmarks  # landmark identities (scoring), never the template's
+        self._ref_cut = {k: bool(np.any(borders[stem].get(k, False))) for k in self.structures}
         self.log.info("register: reference %s (%s)", stem, info["method"])
+
+    def _build_template(self, stems_by_shard: dict) -> None:
+        """Replace the reference by a group-wise template (``groupwise_template``), when asked.
+
+        The images it averages: complete images (every structure), read shard by shard in
+        a seeded order until ``template_images`` are found, so the cost is bounded on
+        large data and the result does not depend on the number of workers.
+        """
+        self.template_info = None
+        if self.params.template_iterations <= 0:
+            return
+        rng = np.random.default_rng(self.seed + 1)
+        shards = list(stems_by_shard)
+        order = rng.permutation(len(shards))
+        images = []
+        for i in order:
+            shard = shards[int(i)]
+            contours, borders = read_contour_shard(shard, self.structures, with_border=True)
+            shapes = _shard_shapes(self.mask_dir / shard.name)
+            for stem in sorted(contours):
+                if stem in shapes and all(s in contours[stem] for s in self.structures):
+                    images.append((stem, contours[stem], borders[stem], shapes[stem]))
+            if len(images) >= self.params.template_images:
+                break
+        images = sorted(images, key=lambda t: t[0])[: self.params.template_images]
+        if len(images) < 3:
+            self.template_info = {"method": "none: fewer than 3 complete images", "images": len(images)}
+            return
+        template, info = groupwise_template(
+            self.reference, [(c, b, sh) for _, c, b, sh in images], self.reg_params,
+            iterations=self.params.template_iterations,
+        )
+        self.reference = template
+        self.template_info = info
+        self.log.info("register: group-wise template from %d images, %d iteration(s)", info["images"],
+                      info["iterations"])
 
     def _image_shape(self, stem: str) -> tuple[int, int] | None:
         """(height, width) of an image, from its mask shard's rows."""
@@ -182,6 +244,9 @@ class RegisterStage(Stage[RegisterParams]):
         lm_parts, qc_rows, rejects = [], [], []
         errors: dict[str, list[np.ndarray]] = {s: [] for s in self.structures}
         unscored = 0
+        inside_err: list[np.ndarray] = []
+        on_edge = 0
+        uncut_err: list[np.ndarray] = []
         for stem in sorted(contours):
             results, problems = register_image(
                 self.reference, contours[stem], self.reg_params, borders[stem], masks[stem].shape[1:]
@@ -209,6 +274,8 @@ class RegisterStage(Stage[RegisterParams]):
                 continue
             for s, res in results.items():
                 n = len(res.landmarks)
+                on_edge += int((~evidence_mask(res.landmarks, contours[stem][s], borders[stem].get(s),
+                                               masks[stem].shape[1:], 0.5)).sum())
                 lm_parts.append(pd.DataFrame({
                     "filestem": stem, "structure": s, "index": np.arange(n, dtype=np.int16),
                     "x": res.landmarks[:, 0].astype(np.float32), "y": res.landmarks[:, 1].astype(np.float32),
@@ -218,17 +285,29 @@ class RegisterStage(Stage[RegisterParams]):
                     target = self.frames[stem].to_working(truth[stem][s])
                     ref_frame = self.frames[self.reference.filestem]
                     frame = self.frames[stem]
-                    err, left_out = scored_errors(
-                        self.reference.landmarks[s], self.reference_truth[s], res.landmarks, target,
-                        (ref_frame.height, ref_frame.width), (frame.height, frame.width))
+                    ref_lm = self.reference_landmarks[s]
+                    ref_shape, shape = (ref_frame.height, ref_frame.width), (frame.height, frame.width)
+                    err, left_out = scored_errors(ref_lm, self.reference_truth[s], res.landmarks, target,
+                                                  ref_shape, shape)
                     errors[s].append(err)
                     unscored += left_out
+                    # the same landmarks, flagged: away from both images' edges; bone whole in both images
+                    truth_pts = true_positions(ref_lm, self.reference_truth[s], target)
+                    keep = inside_image(ref_lm, ref_shape) & inside_image(truth_pts, shape)
+                    margin = self.params.inside_margin_px
+                    inner = inside_image(ref_lm, ref_shape, margin) & inside_image(truth_pts, shape, margin)
+                    inside_err.append(err[inner[keep]])
+                    if not (self._ref_cut[s] or bool(np.any(borders[stem].get(s, False)))):
+                        uncut_err.append(err)
         return {
             "landmarks": pd.concat(lm_parts, ignore_index=True) if lm_parts else None,
             "qc": pd.DataFrame(qc_rows, columns=["filestem", "structure", "dice", "residual_px", "passed", "reason",
                                                  "image_passed"]),
             "rejects": rejects,
             "errors": errors,
+            "inside_errors": inside_err,
+            "on_edge": on_edge,
+            "uncut_errors": uncut_err,
             "unscored": unscored,
             "images": len(contours),
             "seconds": time.perf_counter() - started,
@@ -264,11 +343,13 @@ class RegisterStage(Stage[RegisterParams]):
             "images_passed": images_passed,
             "images_failed": images_in - images_passed,
             "bones_failed_qc": int((~qc["passed"]).sum()),
+            "landmarks_on_edge": sum(r["on_edge"] for r in results),
             "dice_threshold": self.params.dice_threshold,
             "dice_median": _nan_none(float(np.nanmedian(qc["dice"])) if qc["dice"].notna().any() else float("nan")),
             "residual_median_px": _nan_none(
                 float(np.nanmedian(qc["residual_px"])) if qc["residual_px"].notna().any() else float("nan")),
             "reference": self.reference_info,
+            "template": self.template_info,
             "scored_against_truth": scored,
             "seconds_per_image": _nan_none(sum(r["seconds"] for r in results) / max(len(registered), 1)),
         }
@@ -279,11 +360,27 @@ class RegisterStage(Stage[RegisterParams]):
             metrics["landmarks_scored"] = summary["n"]
             metrics["landmarks_unscored"] = sum(r["unscored"] for r in results)  # cut by the image edge
             metrics["groups"] = {g: {k: _nan_none(v) for k, v in d.items()} for g, d in summary["groups"].items()}
+            for name, key in (("inside", "inside_errors"), ("uncut", "uncut_errors")):
+                part = summarise(np.concatenate([e for r in results for e in r[key]] or [np.zeros(0)]))
+                metrics.update({f"{k}_{name}": _nan_none(part[k]) for k in ("median_px", "mean_px", "p95_px")})
+                metrics[f"landmarks_{name}"] = part["n"]
+            metrics["inside_margin_px"] = self.params.inside_margin_px
         else:
             metrics.update({"median_px": None, "mean_px": None, "p95_px": None, "max_px": None, "groups": None})
+            for name in ("inside", "uncut"):
+                metrics.update({f"{k}_{name}": None for k in ("median_px", "mean_px", "p95_px")})
         write_json_atomic(self.path(self.config.paths["metrics"]) / "registration.json", metrics)
         tables = {"qc_failures": qc[~qc["passed"]].reset_index(drop=True)}
         return StageReport(metrics=metrics, rejects=reject_frame, tables=tables)
+
+
+def _shard_shapes(mask_shard: Path) -> dict[str, tuple[int, int]]:
+    """{item: (height, width)} from a mask shard's rows."""
+    if not mask_shard.exists():
+        return {}
+    t = pq.read_table(mask_shard, columns=["item", "height", "width"]).to_pandas()
+    t = t.drop_duplicates("item")
+    return {str(r.item): (int(r.height), int(r.width)) for r in t.itertuples()}
 
 
 def _nan_none(value):

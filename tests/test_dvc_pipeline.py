@@ -14,9 +14,13 @@ import yaml
 from tests.conftest import PROJECT
 
 # A tiny configuration of every stage (the defaults are demo-scale, these are test-scale).
+# Teenagers only, so that every bone is ossified and most images pass QC.
 TINY = {
-    "phantom": {"n_patients": 8, "height_min": 200, "height_max": 260, "n_seed_annotations": 4, "shard_size": 4},
-    "ingest": {"height": 96, "width": 56, "shard_size": 4},
+    "phantom": {"n_patients": 10, "height_min": 200, "height_max": 260, "age_min": 12.0, "age_max": 17.0,
+                "n_seed_annotations": 8, "shard_size": 4},
+    "ingest": {"height": 96, "width": 64, "shard_size": 4},
+    "propagate": {"rounds": 1, "epochs": 8, "finetune_epochs": 2},
+    "jsrt": {"limit": 16, "n_train": 10},
 }
 
 
@@ -26,7 +30,7 @@ def _dvc(project: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def dvc_project(tmp_path: Path, prefect_harness) -> tuple[Path, dict]:
+def dvc_project(tmp_path: Path, prefect_harness, shared_data) -> tuple[Path, dict]:
     project = tmp_path / "project"
     project.mkdir()
     for name in ("denseseg", "stages", "pipelines"):
@@ -34,8 +38,9 @@ def dvc_project(tmp_path: Path, prefect_harness) -> tuple[Path, dict]:
     shutil.copy(PROJECT / "dvc.yaml", project / "dvc.yaml")
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in TINY.items():
-        if section in params:
-            params[section].update(values)
+        params[section].update(values)
+    # the chest phantom is built on the real JSRT shapes beside the project
+    params["jsrt"]["landmarks"] = str(shared_data / "jsrt-landmarks" / "landmarks.csv")
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(
         os.environ,
@@ -57,6 +62,9 @@ def test_repro_runs_every_stage_then_nothing(dvc_project):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for stage in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]:
         assert f"Running stage '{stage}" in first.stdout, stage
+    for metrics in ("ingest", "propagation", "registration", "subsample", "uvmaps-wrist", "uvmaps-jsrt"):
+        assert (project / f"reports/metrics/{metrics}.json").exists(), metrics
+    assert (project / "release/SHA256SUMS").exists()
     assert (project / "data/interim/ingest/manifest.parquet").exists()
     second = _dvc(project, "repro", env=env)
     assert second.returncode == 0

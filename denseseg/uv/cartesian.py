@@ -62,6 +62,13 @@ class CartesianWarp:
             self.tri = Delaunay(landmarks)
         except QhullError as err:
             raise DegenerateShapeError(f"Delaunay triangulation failed: {str(err).splitlines()[0]}") from None
+        if len(self.tri.coplanar):
+            # Qhull merged (near-)coincident landmarks: one map cannot give both their uv values.
+            i, _, j = self.tri.coplanar[0]
+            raise DegenerateShapeError(
+                f"{len(self.tri.coplanar)} landmark(s) coincide with another, e.g. index {i} with {j} "
+                f"at ({landmarks[i, 0]:.2f}, {landmarks[i, 1]:.2f})"
+            )
         # per triangle: target = A @ p + c with targets sim(L) + Theta = T at the vertices
         targets = template_points
         tinv, ref = self.tri.transform[:, :2], self.tri.transform[:, 2]

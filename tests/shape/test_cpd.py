@@ -69,3 +69,18 @@ def test_cpd_affine_recovers_known_affine():
     assert np.abs(fit.matrix - matrix).max() < 1e-2
     assert np.abs(fit.apply(ref) - target).max() < 0.1
     assert np.allclose(fit.inverse().apply(fit.apply(ref)), ref)
+
+
+def test_rigid_cpd_with_fixed_scale_keeps_the_start_scale():
+    from denseseg.shape.umeyama import Similarity
+
+    t = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    moving = np.column_stack([10 * np.cos(t), 4 * np.sin(t) + np.cos(2 * t)])
+    a = np.deg2rad(8.0)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    fixed = 1.1 * moving @ rot.T + [3.0, -2.0]
+    start = Similarity(np.eye(2), 1.0, np.zeros(2), 0.0)
+    rigid = cpd_similarity(fixed, moving, init=start, fix_scale=True)
+    free = cpd_similarity(fixed, moving, init=start)
+    assert rigid.scale == 1.0 and abs(free.scale - 1.1) < 1e-3
+    assert np.allclose(rigid.rotation, rot, atol=1e-2) and np.allclose(rigid.translation, [3.0, -2.0], atol=0.1)

@@ -86,3 +86,50 @@ def test_bone_cut_by_the_image_edge(images):
         errs.append(e)
     errs = np.concatenate(errs)
     assert np.median(errs) < 1.5 and np.percentile(errs, 95) < 5.0
+
+
+def test_groupwise_template_keeps_identities_and_cancels_reference_deviation():
+    """Averaging corresponded landmarks removes the reference's own deviation from the group's mean shape."""
+    from denseseg.shape.registration import groupwise_template, landmark_edge_flags
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    mean_shape = np.column_stack([30 + 12 * np.cos(t), 40 + 7 * np.sin(t) + 1.5 * np.cos(3 * t)])
+    bump = np.column_stack([np.zeros_like(t), 2.0 * np.exp(-((t - 1.0) ** 2) / 0.05)])  # the reference's quirk
+    others = [mean_shape + rng.normal(0, 0.05, mean_shape.shape) for _ in range(6)]
+    ref = make_reference("r", {"a": mean_shape + bump}, {"a": 40})
+    template, info = groupwise_template(
+        ref, [({"a": o}, None, None) for o in others], RegistrationParams(global_prealign=False), iterations=1
+    )
+    assert info["images"] == 6 and template.filestem == "r"
+    assert template.landmarks["a"].shape == (40, 2)
+    gap_ref = closest_distances_to(ref.landmarks["a"], mean_shape).max()
+    gap_tpl = closest_distances_to(template.landmarks["a"], mean_shape).max()
+    assert gap_ref > 1.5 and gap_tpl < 0.5 * gap_ref  # the quirk is averaged away
+    assert not landmark_edge_flags(template)["a"].any()
+    # same inputs, same template
+    again, _ = groupwise_template(
+        ref, [({"a": o}, None, None) for o in others], RegistrationParams(global_prealign=False), iterations=1
+    )
+    assert np.array_equal(again.landmarks["a"], template.landmarks["a"])
+
+
+def closest_distances_to(points, outline):
+    return np.linalg.norm(snap_to_outline(points, outline) - points, axis=1)
+
+
+def test_template_keeps_edge_landmarks_of_a_cut_reference():
+    from denseseg.shape.registration import groupwise_template, landmark_edge_flags
+
+    t = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    full = np.column_stack([20 + 10 * np.cos(t), 20 + 10 * np.sin(t)])
+    cut = full.copy()
+    cut[:, 1] = np.minimum(cut[:, 1], 27.5)  # image of height 28: the bottom is the frame's
+    flags = cut[:, 1] >= 27.25
+    ref = make_reference("r", {"a": cut}, {"a": 30}, {"a": flags}, (28, 60))
+    edge = landmark_edge_flags(ref)["a"]
+    assert edge.any() and not edge.all()
+    imgs = [({"a": cut + [0.2 * k, 0.0]}, {"a": flags}, (28, 60)) for k in range(3)]
+    template, _ = groupwise_template(ref, imgs, RegistrationParams(global_prealign=False), iterations=1)
+    assert np.array_equal(template.landmarks["a"][edge], ref.landmarks["a"][edge])
+    assert np.array_equal(landmark_edge_flags(template)["a"], edge)

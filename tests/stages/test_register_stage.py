@@ -52,6 +52,10 @@ def test_register_outputs_qc_and_accuracy(project):
     assert metrics["images_in"] == 8 and metrics["images_passed"] == 6
     assert metrics["median_px"] < 1.0 and metrics["p95_px"] < 3.0
     assert set(metrics["groups"]) == {"carpals", "metacarpals", "ulna_radius"}
+    assert metrics["template"]["images"] >= 3 and metrics["template"]["iterations"] == 1
+    assert metrics["landmarks_inside"] <= metrics["landmarks_scored"] and metrics["landmarks_on_edge"] >= 0
+    assert metrics["landmarks_uncut"] <= metrics["landmarks_scored"]
+    assert metrics["median_px_inside"] < 1.0 and metrics["median_px_uncut"] < 1.0
     assert set(report.rejects.filestem) == {"img-90", "img-91"}
 
 

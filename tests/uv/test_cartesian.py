@@ -73,3 +73,12 @@ def test_same_input_same_bytes(jsrt_shapes):
     a, _ = item_crops(masks, flat, template, extrapolate=True)
     b, _ = item_crops(masks, flat, template, extrapolate=True)
     assert all(a[s].uv.tobytes() == b[s].uv.tobytes() for s in a)
+
+
+def test_coincident_landmarks_are_degenerate_not_silently_inexact():
+    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0], [2.0, 5.0]])
+    CartesianWarp(square, square * 2)  # five distinct points: fine
+    collapsed = square.copy()
+    collapsed[4] = collapsed[2]  # a registration snapped two landmarks onto one point
+    with pytest.raises(DegenerateShapeError, match="1 landmark\\(s\\) coincide with another, e.g. index 4 with 2"):
+        CartesianWarp(collapsed, square * 2)

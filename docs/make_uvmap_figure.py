@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from denseseg.anatomy import JSRT  # noqa: E402
@@ -38,4 +38,4 @@ for a, data, label in ((ax[1], u, "u (along x / columns)"), (ax[2], v, "v (along
 for a in ax:
     a.axis("off")
 fig.tight_layout()
-fig.savefig(Path(__file__).with_name("uvmap.png"), dpi=80)
+fig.savefig(Path(__file__).with_name("figures") / "uvmap.png", dpi=80)
