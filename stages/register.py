@@ -40,7 +40,13 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
-from denseseg.evaluation.correspondence import inside_image, scored_errors, summarise, summarise_by_group, true_positions
+from denseseg.evaluation.correspondence import (
+    inside_image,
+    scored_errors,
+    summarise,
+    summarise_by_group,
+    true_positions,
+)
 from denseseg.io.atomic import write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import (
@@ -82,7 +88,7 @@ class RegisterParams(StageParams):
     max_points: int = Field(80, ge=8)
     max_fixed_points: int | None = Field(None, ge=8, description="image outline points in the fit (null: max_points)")
     template_iterations: int = Field(1, ge=0, description="group-wise template updates (0: the reference itself)")
-    template_images: int = Field(32, ge=3, description="seeded sample of complete images the template averages")
+    template_images: int = Field(64, ge=3, description="seeded sample of complete images the template averages")
     inside_margin_px: float = Field(10.0, ge=0, description="accuracy 'inside': true point this far from the edge")
     low_rank: int | None = Field(None, gt=0)
     dice_threshold: float = Field(0.8, ge=0, le=1)
