@@ -69,6 +69,8 @@ def run(cases, anatomy, template, height, width, mode="cartesian", params=Extrac
     ``per_image`` the first item is a list of per-image error arrays.
     """
     targets = landmark_uv(template, mode)
+    # cartesian uv is normalised per axis: search neighbours in template pixels (polar is already square)
+    scales = np.stack([template.uv_scale(s) for s in anatomy.structures]) if mode == "cartesian" else None
     errors, t_gen, t_ext = [], [], []
     for case in cases:
         masks, landmarks = case[:2]
@@ -77,7 +79,7 @@ def run(cases, anatomy, template, height, width, mode="cartesian", params=Extrac
         crops, _ = item_crops(masks, landmarks, template, mode, extrapolate)
         uv, m = dense_uv(crops, anatomy.structures, height, width)
         t1 = time.perf_counter()
-        found = extract_landmarks(uv, targets, anatomy.landmark_counts.values(), m, params)
+        found = extract_landmarks(uv, targets, anatomy.landmark_counts.values(), m, params, uv_scales=scales)
         t2 = time.perf_counter()
         t_gen.append(t1 - t0)
         t_ext.append(t2 - t1)

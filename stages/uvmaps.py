@@ -107,6 +107,10 @@ class UVMapsStage(Stage[UVMapsParams]):
             return self.template.landmark_uv(structure)
         return polar_landmark_uv(self.template.points[structure])
 
+    def _uv_scale(self, structure: str) -> np.ndarray | None:
+        """Isotropic neighbour search for cartesian maps (polar uv is already square-normalised)."""
+        return self.template.uv_scale(structure) if self.params.mode == "cartesian" else None
+
     def _exactness(self, structure: str, pts: np.ndarray) -> float:
         try:
             if self.params.mode == "cartesian":
@@ -142,7 +146,8 @@ class UVMapsStage(Stage[UVMapsParams]):
                 for s, crop in crops.items():
                     exact.append(self._exactness(s, per[s]))
                     stored = crop.uv.astype(dtype).astype(np.float32)
-                    found = locate(stored, self._target_uv(s), crop.mask, self.extraction, (crop.top, crop.left))
+                    found = locate(stored, self._target_uv(s), crop.mask, self.extraction, (crop.top, crop.left),
+                                   uv_scale=self._uv_scale(s))
                     errors.append(np.linalg.norm(found - per[s], axis=1))
                 _, height, width = masks[item].shape
                 items_rows.append(cache.item_rows(item, height, width, crops, per, self.anatomy.structures,

@@ -5,27 +5,50 @@ Round r trains on the seeds plus the pseudo-labels accepted in round r-1
 training from scratch and forgets nothing), predicts every unlabelled image,
 refines it, scores its confidence and keeps the confident ones. The seeds keep
 their manual masks throughout. Each round leaves a record (counts, loss, time,
-and whatever the ``evaluate`` hook measures, e.g. Dice against a phantom's truth).
+and whatever the ``evaluator`` measures, e.g. Dice against a phantom's truth).
+
+Streamed: memory does not grow with the number of images. ``images`` and
+``seeds`` are mappings that may read from disk on access; training reads one
+batch at a time (``PairDataset``); prediction runs over the unlabelled images
+in chunks of ``chunk_size`` and writes each chunk's refined masks and
+confidences to a mask-store shard in ``workdir/round-<r>/`` straight away. Only
+per-image summaries (confidence per bone, the reason for an exclusion) stay in
+memory; the next round reads its pseudo-labels (and the previous masks for
+round agreement) back from those shards. The result's ``masks`` is a mapping
+over the last round's shards.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
 from denseseg.propagation.confidence import decide, image_confidence
+from denseseg.propagation.data import PairDataset
 from denseseg.propagation.refiners import Refiner
+from denseseg.propagation.store import ShardMasks, ShardWriter
 from denseseg.propagation.trainer import SegmentationTrainer, TrainConfig
 
 # progress(round, phase, done, total): phase is "train" (epochs) or "predict" (images)
 Progress = Callable[[int, str, int, int], None]
-# evaluate(round, masks of unlabelled items, accepted items) -> scores for the round's record
-Evaluate = Callable[[int, Mapping[str, np.ndarray], set], dict]
+
+
+class Evaluator(Protocol):
+    """Scores a round one image at a time (e.g. against a phantom's truth), keeping sums, not masks."""
+
+    def add(self, round: int, item: str, masks: np.ndarray, accepted: bool) -> None:
+        """One unlabelled image's refined masks (S, H, W) and whether it became a pseudo-label."""
+
+    def summary(self, round: int) -> dict:
+        """The round's scores, for its record."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +65,8 @@ class PropagationConfig:
     confidence_threshold: float = 0.6
     prob_threshold: float = 0.5
     expected_fraction: float = 1.0  # a bone present in at least this fraction of seeds must be predicted
-    predict_batch: int = 16
+    chunk_size: int = 64  # images per prediction shard (rounded up to a multiple of batch_size)
+    cache_items: int = 64  # training pairs kept in memory (packed masks)
     seed: int = 0
     device: str = "auto"
 
@@ -65,7 +89,8 @@ class RoundRecord:
 
 @dataclass
 class PropagationResult:
-    masks: dict[str, np.ndarray]  # final refined masks of the unlabelled items (S, H, W) bool
+    items: list[str]  # the unlabelled items, sorted
+    masks: ShardMasks  # final refined masks of the unlabelled items (S, H, W) bool, read from the last round's shards
     confidence: dict[str, np.ndarray]  # (S,) per-bone score, NaN for an absent bone
     rejected: dict[str, str]  # unlabelled item -> reason it is not a pseudo-label in the last round
     records: list[RoundRecord]
@@ -73,13 +98,30 @@ class PropagationResult:
 
     @property
     def accepted(self) -> list[str]:
-        return sorted(k for k in self.masks if k not in self.rejected)
+        return sorted(k for k in self.items if k not in self.rejected)
 
 
-def expected_bones(seeds: Mapping[str, np.ndarray], fraction: float) -> np.ndarray:
-    """Bones present in at least ``fraction`` of the seed masks."""
-    present = np.stack([m.reshape(m.shape[0], -1).any(1) for m in seeds.values()])
+def expected_bones(seeds: Iterable[np.ndarray], fraction: float) -> np.ndarray:
+    """Bones present in at least ``fraction`` of the seed masks (read one at a time)."""
+    present = np.stack([np.asarray(m).reshape(m.shape[0], -1).any(1) for m in seeds])
     return present.mean(0) >= fraction - 1e-9
+
+
+class _Labels(Mapping):
+    """Seeds first, then pseudo-labels: the label source of one round's training set."""
+
+    def __init__(self, seeds: Mapping[str, np.ndarray], pseudo: Mapping[str, np.ndarray]):
+        self.seeds, self.pseudo = seeds, pseudo
+
+    def __getitem__(self, item):
+        return self.seeds[item] if item in self.seeds else self.pseudo[item]
+
+    def __iter__(self):
+        yield from self.seeds
+        yield from (k for k in self.pseudo if k not in self.seeds)
+
+    def __len__(self):
+        return sum(1 for _ in self)
 
 
 def propagate(
@@ -88,25 +130,35 @@ def propagate(
     structures: Sequence[str],
     config: PropagationConfig,
     refiner: Refiner,
-    evaluate: Evaluate | None = None,
+    workdir: str | Path,
+    evaluator: Evaluator | None = None,
     progress: Progress | None = None,
     log: logging.Logger | None = None,
 ) -> PropagationResult:
-    """Run ``config.rounds`` rounds; ``images`` are normalised (H, W) float32 arrays of one size."""
+    """Run ``config.rounds`` rounds; ``images`` are normalised (H, W) arrays of one size.
+
+    The refined masks of every round go to mask-store shards under ``workdir``
+    (the last round's stay there: ``result.masks`` reads them).
+    """
     log = log or logging.getLogger(__name__)
-    if not seeds:
+    if not len(seeds):
         raise ValueError("label propagation needs at least one seed annotation")
-    missing = sorted(set(seeds) - set(images))
+    seed_items = sorted(seeds)
+    missing = [k for k in seed_items if k not in images]
     if missing:
         raise ValueError(f"seed(s) without an image: {', '.join(missing[:5])}")
     if config.rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {config.rounds}")
+    workdir = Path(workdir)
     n_struct = len(structures)
-    expected = expected_bones(seeds, config.expected_fraction)
-    seed_items = sorted(seeds)
-    unlabelled = sorted(k for k in images if k not in seeds)
-    pseudo: dict[str, np.ndarray] = {}
-    previous: dict[str, np.ndarray] = {}
+    expected = expected_bones((seeds[k] for k in seed_items), config.expected_fraction)
+    shape = tuple(images[seed_items[0]].shape)
+    seed_set = set(seed_items)
+    unlabelled = sorted(k for k in images if k not in seed_set)
+    # chunks hold whole prediction batches, so the batches (and the bytes) do not depend on the chunk size
+    chunk = math.ceil(max(config.chunk_size, 1) / config.batch_size) * config.batch_size
+    pseudo: list[str] = []
+    previous: ShardMasks | None = None
     confidence: dict[str, np.ndarray] = {}
     rejected: dict[str, str] = {}
     records: list[RoundRecord] = []
@@ -125,37 +177,44 @@ def propagate(
             )
             trainer = SegmentationTrainer(n_struct, config.channels, config.num_res_units, train_cfg)
         epochs = config.epochs if fresh else config.finetune_epochs
-        train_items = seed_items + sorted(pseudo)
+        train_items = seed_items + pseudo
         log.info(
             "round %d/%d: training on %d seeds + %d pseudo-labels for %d epochs (%s)",
             r, config.rounds, len(seed_items), len(pseudo), epochs, trainer.device,
         )
         callback = (lambda e, n, loss, r=r: progress(r, "train", e, n)) if progress else None
-        losses = trainer.fit(
-            [images[k] for k in train_items],
-            [seeds[k] if k in seeds else pseudo[k] for k in train_items],
-            epochs=epochs,
-            callback=callback,
-        )
-        masks: dict[str, np.ndarray] = {}
-        new_pseudo: dict[str, np.ndarray] = {}
+        labels = _Labels(seeds, previous) if previous is not None else seeds
+        dataset = PairDataset(train_items, images, labels, n_struct, shape, config.cache_items)
+        losses = trainer.fit(dataset, epochs=epochs, callback=callback)
+        del dataset
+        writer = ShardWriter(workdir / f"round-{r}", structures, chunk)
+        new_pseudo: list[str] = []
         rejected = {}
-        for start in range(0, len(unlabelled), config.predict_batch):
-            chunk = unlabelled[start : start + config.predict_batch]
-            probs = trainer.predict([images[k] for k in chunk])
-            for k, p in zip(chunk, probs):
-                refined = refiner.refine(images[k], p)
-                conf = image_confidence(p, refined, previous.get(k), config.prob_threshold)
+        for start in range(0, len(unlabelled), config.batch_size):
+            batch = unlabelled[start : start + config.batch_size]
+            batch_images = [images[k] for k in batch]
+            probs = trainer.predict(batch_images)
+            for k, image, p in zip(batch, batch_images, probs):
+                refined = refiner.refine(image, p)
+                before = previous[k] if previous is not None else None
+                conf = image_confidence(p, refined, before, config.prob_threshold)
                 reason = decide(conf, config.confidence_threshold, structures, expected)
-                masks[k] = refined
                 confidence[k] = conf.scores
+                writer.add(k, refined, conf.scores)
                 if reason is None:
-                    new_pseudo[k] = refined
+                    new_pseudo.append(k)
                 else:
                     rejected[k] = reason
-            if progress:
-                progress(r, "predict", min(start + config.predict_batch, len(unlabelled)), len(unlabelled))
-        pseudo, previous = new_pseudo, masks
+                if evaluator is not None:
+                    evaluator.add(r, k, refined, reason is None)
+            del probs, batch_images
+            done = min(start + config.batch_size, len(unlabelled))
+            if progress and (done % chunk == 0 or done == len(unlabelled)):
+                progress(r, "predict", done, len(unlabelled))
+        index = writer.close()
+        if previous is not None:
+            shutil.rmtree(workdir / f"round-{r - 1}", ignore_errors=True)
+        previous = ShardMasks(index, structures, shape)
         record = RoundRecord(
             round=r,
             n_seeds=len(seed_items),
@@ -166,11 +225,17 @@ def propagate(
             train_loss=float(losses[-1]) if losses else float("nan"),
             seconds=0.0,
         )
-        if evaluate is not None:
-            record.scores = evaluate(r, masks, set(new_pseudo))
+        pseudo = new_pseudo
+        if evaluator is not None:
+            record.scores = evaluator.summary(r)
         record.seconds = round(time.perf_counter() - started, 3)
         records.append(record)
         log.info("round %d: %d of %d unlabelled images accepted (%.1f s)", r, len(new_pseudo), len(unlabelled), record.seconds)
     return PropagationResult(
-        masks=previous, confidence=confidence, rejected=rejected, records=records, refiner=getattr(refiner, "name", "?")
+        items=unlabelled,
+        masks=previous,
+        confidence=confidence,
+        rejected=rejected,
+        records=records,
+        refiner=getattr(refiner, "name", "?"),
     )

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
+from denseseg.propagation.data import ArrayPairs
 from denseseg.propagation.network import autocast, build_unet, divisor, pick_device, prepare_input, to_device
 
 # called after every epoch with (epoch, epochs, mean loss)
@@ -113,35 +115,39 @@ class SegmentationTrainer:
 
     def fit(
         self,
-        images: Sequence[np.ndarray],
-        masks: Sequence[np.ndarray],
+        images: Sequence[np.ndarray] | Dataset,
+        masks: Sequence[np.ndarray] | None = None,
         epochs: int | None = None,
         callback: EpochCallback | None = None,
     ) -> list[float]:
-        """Train on normalised images (H, W) and boolean masks (S, H, W); returns the loss per epoch."""
-        if len(images) != len(masks) or not images:
-            raise ValueError(f"need as many masks as images (> 0), got {len(images)} images and {len(masks)} masks")
-        for i, (img, msk) in enumerate(zip(images, masks)):
-            if msk.shape != (self.n_outputs, *img.shape):
-                raise ValueError(f"pair {i}: mask {msk.shape} does not match image {img.shape} x {self.n_outputs} bones")
+        """Train on normalised images (H, W) and boolean masks (S, H, W); returns the loss per epoch.
+
+        ``images`` is either a sequence of images (with ``masks`` beside it) or a
+        dataset of (image, masks) pairs with a ``max_shape`` (``PairDataset``,
+        which reads them lazily): only one batch is assembled at a time.
+        """
+        dataset = ArrayPairs(images, masks, self.n_outputs) if masks is not None else images
+        if not len(dataset):
+            raise ValueError("need at least one training pair")
         cfg = self.config
         epochs = cfg.epochs if epochs is None else int(epochs)
-        height, width = self._padded_size([img.shape for img in images])
-        x_all = _stack_padded(images, height, width, torch.float32).unsqueeze(1)
-        y_all = _stack_padded([m.astype(np.uint8) for m in masks], height, width, torch.uint8)
+        height, width = self._padded_size([dataset.max_shape])
         # each call to fit draws from its own stream, so repeated fits stay reproducible
         generator = torch.Generator().manual_seed(cfg.seed * 1009 + self._fits)
         self._fits += 1
         optimiser = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.model.train()
         losses = []
-        n = len(images)
+        n = len(dataset)
         for epoch in range(1, epochs + 1):
             order = torch.randperm(n, generator=generator)
             total = 0.0
             for start in range(0, n, cfg.batch_size):
                 idx = order[start : start + cfg.batch_size]
-                x, y = x_all[idx], y_all[idx].float()
+                pairs = [dataset[int(i)] for i in idx]
+                x = _stack_padded([img for img, _ in pairs], height, width, torch.float32).unsqueeze(1)
+                y = _stack_padded([m.astype(np.uint8) for _, m in pairs], height, width, torch.uint8).float()
+                del pairs
                 if cfg.augment:
                     x, y = random_affine(x, y, cfg, generator)
                 x, y = prepare_input(x, self.device), y.to(self.device)

@@ -54,6 +54,16 @@ class Template:
         lo, span = np.array([x0, y0]), np.array([x1 - x0, y1 - y0])
         return (np.asarray(uv, np.float64) + 1.0) * 0.5 * span + lo
 
+    def uv_scale(self, structure: str) -> np.ndarray:
+        """Template units per uv unit, per axis: uv * uv_scale is isotropic (template pixels).
+
+        u and v are normalised independently, so raw uv distances stretch the
+        shorter axis of an elongated bone (an ulna's box is about 6:1);
+        neighbour searches should run in these units.
+        """
+        x0, y0, x1, y1 = self.bbox(structure)
+        return 0.5 * np.array([x1 - x0, y1 - y0])
+
     def landmark_uv(self, structure: str) -> np.ndarray:
         return self.to_uv(structure, self.points[structure])
 
