@@ -34,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _CurrentStderrHandler(logging.StreamHandler):
+OUR_LOGGERS = ("denseseg", "stages")
+
+
+class CurrentStderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is now (pytest and notebooks swap it)."""
 
     @property
@@ -46,31 +49,39 @@ class _CurrentStderrHandler(logging.StreamHandler):
         pass
 
 
-def _configure_logging() -> None:
-    root = logging.getLogger()
-    if not any(isinstance(h, _CurrentStderrHandler) for h in root.handlers):
-        handler = _CurrentStderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+def _configure_logging(with_prefect: bool) -> None:
+    """Stage and library logs at INFO: to the terminal, and with Prefect also to the UI.
+
+    Prefect attaches its API handler to the loggers named in
+    PREFECT_LOGGING_EXTRA_LOGGERS and prints through its own console handler;
+    without Prefect a plain stderr handler does the printing.
+    """
+    if not with_prefect:
+        root = logging.getLogger()
+        if not any(isinstance(h, CurrentStderrHandler) for h in root.handlers):
+            handler = CurrentStderrHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+            root.addHandler(handler)
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Library and stage loggers show up in the Prefect UI next to the flow's own.
-    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "denseseg,stages")
-    _configure_logging()
+    os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(OUR_LOGGERS))
     from stages.base import StageError
     from stages.config import build_stage
 
     try:
         stage = build_stage(args.stage, args.root, args.overrides)
         if args.no_prefect:
+            _configure_logging(with_prefect=False)
             report = stage.run_serial()
         else:
-            from pipelines.flow import run_stage
+            from pipelines.flow import run_stage  # sets up Prefect's logging first
 
+            _configure_logging(with_prefect=True)
             report = run_stage(stage, args.stage, show_progress=not args.quiet)
     except StageError as err:
         print(f"error: {args.stage}: {err}", file=sys.stderr)

@@ -16,30 +16,40 @@ propagation rounds (``denseseg.propagation``) and writes, atomically, into
 
 Metrics go to ``paths.metrics``/propagation.json; on the phantom (``paths.truth``
 present) each round is scored against the true masks, per bone group.
+
+Streamed (memory flat in the number of images): ``prepare`` checks every
+ingested image and writes the seeds' working-frame masks to mask-store shards
+in the staging folder (``<masks>.partial/.work/``); the truth contours are
+rasterised once, a row group at a time, into truth shards there too. Images
+are read when a batch needs them, each round's predictions go to shards as
+they are made, and ``finish`` assembles the output shards by copying rows.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 from pydantic import Field
 from skimage.draw import polygon2mask
 
 from denseseg.anatomy import WRIST
-from denseseg.evaluation.segmentation import group_summary, score_masks
+from denseseg.evaluation.segmentation import score_masks
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
-from denseseg.io.mask_store import mask_rows, write_mask_shard
 from denseseg.io.png import ImageError, read_png
-from denseseg.io.tables import MANIFEST, REJECTS, TRUTH_CONTOURS, SchemaError, read_table, write_table
+from denseseg.io.tables import MANIFEST, REJECTS, TRUTH_CONTOURS, SchemaError, check_schema, read_table, write_table
 from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.propagation.network import pick_device
 from denseseg.propagation.refiners import make_refiner
 from denseseg.propagation.rounds import PropagationConfig, propagate
+from denseseg.propagation.scoring import GroupScores
+from denseseg.propagation.store import LazyImages, ShardMasks, ShardWriter, write_row_shard
 from denseseg.propagation.trainer import normalise_image
 from stages.base import Stage, StageError, StageParams, StageReport
 
@@ -69,7 +79,8 @@ class PropagateParams(StageParams):
     smooth_radius: int = Field(1, ge=0)
     device: str = "auto"
     threads: int = Field(1, ge=1, description="torch CPU threads")
-    shard_size: int = Field(64, gt=0)
+    shard_size: int = Field(64, gt=0, description="images per mask shard (output, and prediction chunk)")
+    cache_items: int = Field(64, ge=0, description="training pairs cached in memory (packed masks)")
 
 
 def _nan_to_none(obj):
@@ -99,6 +110,29 @@ def truth_masks(contours: pd.DataFrame, frame: WorkingFrame) -> np.ndarray:
     return out
 
 
+class TruthScores:
+    """The rounds' evaluator: each refined image against its true masks, summed per group (no masks kept)."""
+
+    def __init__(self, truth: ShardMasks):
+        self.truth = truth
+        self.rounds: dict[int, tuple[GroupScores, GroupScores]] = {}
+
+    def add(self, round: int, item: str, masks: np.ndarray, accepted: bool) -> None:
+        all_, acc = self.rounds.setdefault(round, (GroupScores(WRIST), GroupScores(WRIST)))
+        if item not in self.truth:
+            return
+        rows = score_masks(item, masks, self.truth[item], STRUCTURES)
+        all_.add(rows)
+        if accepted:
+            acc.add(rows)
+
+    def summary(self, round: int) -> dict:
+        if not len(self.truth):
+            return {}
+        all_, acc = self.rounds.pop(round, (GroupScores(WRIST), GroupScores(WRIST)))
+        return {"all": all_.summary(), "accepted": acc.summary()}
+
+
 class PropagateStage(Stage[PropagateParams]):
     name = "propagate"
     Params = PropagateParams
@@ -117,18 +151,21 @@ class PropagateStage(Stage[PropagateParams]):
             raise StageError(f"{self.ingest_dir / 'manifest.parquet'}: no ingested image")
         self.manifest = manifest.set_index("filestem", drop=False)
         self.rejects: list[tuple[str, str]] = []
-        self.images = self._read_images()
+        self.readable, self.shape = self._check_images()
+        self.staging = partial_dir(self.out_dir)
+        self.work = self.staging / ".work"
         self.seeds, self.seed_rejects = self._read_seeds()
-        if not self.seeds:
+        if not len(self.seeds):
             raise StageError(
                 f"{self.seed_dir}: no usable seed annotation ({len(self.seed_rejects)} rejected: "
                 f"{self.seed_rejects[0][1] if self.seed_rejects else 'none given'})"
             )
         self.truth_path = self.path(paths["truth"]) / "contours.parquet" if paths.get("truth") else None
-        self.log.info("propagate: %d images, %d seeds, %d seed(s) rejected", len(self.images), len(self.seeds), len(self.seed_rejects))
+        self.log.info("propagate: %d images, %d seeds, %d seed(s) rejected", len(self.readable), len(self.seeds), len(self.seed_rejects))
 
-    def _read_images(self) -> dict[str, np.ndarray]:
-        images, sizes = {}, set()
+    def _check_images(self) -> tuple[list[str], tuple[int, int]]:
+        """Every ingested image decodes and has the manifest's size (read once, not kept)."""
+        readable, sizes = [], set()
         for row in self.manifest.itertuples(index=False):
             path = self.ingest_dir / row.image_path
             try:
@@ -140,15 +177,20 @@ class PropagateStage(Stage[PropagateParams]):
                 self.rejects.append((row.filestem, f"{path}: size {pixels.shape} differs from the manifest's {(row.height, row.width)}"))
                 continue
             sizes.add(pixels.shape)
-            images[row.filestem] = normalise_image(pixels).astype(np.float16)  # half the memory; exact enough
+            readable.append(row.filestem)
         if len(sizes) > 1:
             raise StageError(f"{self.ingest_dir}: images of several working sizes {sorted(sizes)}; re-run ingest")
-        if not images:
+        if not readable:
             raise StageError(f"{self.ingest_dir}: no readable ingested image")
-        return images
+        return readable, sizes.pop()
 
-    def _read_seeds(self) -> tuple[dict[str, np.ndarray], list[tuple[str, str]]]:
-        """Seed masks in the working frame; a seed image with any bad row is not used (reason kept)."""
+    def load_image(self, stem: str) -> np.ndarray:
+        """The normalised working image, float16 as the network and refiner see it."""
+        pixels = read_png(self.ingest_dir / self.manifest.loc[stem, "image_path"])
+        return normalise_image(pixels).astype(np.float16)
+
+    def _read_seeds(self) -> tuple[ShardMasks, list[tuple[str, str]]]:
+        """Seed masks in the working frame, written to seed shards; a seed image with any bad row is not used."""
         csv = self.seed_dir / "annotations.csv"
         if not csv.exists():
             raise StageError(f"{csv}: seed annotations not found")
@@ -159,13 +201,15 @@ class PropagateStage(Stage[PropagateParams]):
         missing = {"filestem", "structure", "mask_path"} - set(table.columns)
         if missing:
             raise StageError(f"{csv}: missing column(s) {', '.join(sorted(missing))}; found {', '.join(table.columns)}")
-        seeds, rejects = {}, []
+        writer = ShardWriter(self.work / "seeds", STRUCTURES, self.params.shard_size, prefix="seeds")
+        rejects = []
         root = self.seed_dir.resolve()
+        readable = set(self.readable)
         for stem, rows in table.groupby("filestem", sort=True):
             if stem not in self.manifest.index:
                 rejects.append((stem, "seed annotation: image not in the ingest manifest (not ingested or rejected by ingest)"))
                 continue
-            if stem not in self.images:
+            if stem not in readable:
                 rejects.append((stem, "seed annotation: its ingested image is unreadable"))
                 continue
             frame = WorkingFrame.from_row(self.manifest.loc[stem])
@@ -203,21 +247,52 @@ class PropagateStage(Stage[PropagateParams]):
             if problems:
                 rejects.append((stem, "seed annotation unusable, image propagated as unlabelled: " + "; ".join(problems)))
             else:
-                seeds[stem] = masks
-        return seeds, rejects
+                writer.add(stem, masks, np.where(masks.reshape(len(STRUCTURES), -1).any(1), 1.0, np.nan))
+        return ShardMasks(writer.close(), STRUCTURES, self.shape), rejects
 
-    def _truth(self) -> dict[str, np.ndarray] | None:
+    def _truth(self) -> ShardMasks | None:
+        """The true masks of the readable images, rasterised a row group at a time into truth shards."""
         if self.truth_path is None or not self.truth_path.exists():
             return None
+        readable = set(self.readable)
+        writer = ShardWriter(self.work / "truth", STRUCTURES, self.params.shard_size, prefix="truth")
+        done: set[str] = set()
+        pending: list[pd.DataFrame] = []  # rows of the image that may continue in the next row group
+
+        def emit(part: pd.DataFrame) -> None:
+            stem = part["filestem"].iloc[0]
+            if stem in done:
+                raise StageError(f"{self.truth_path}: rows of {stem} are not together (truth must be grouped by filestem)")
+            done.add(stem)
+            if stem in readable:
+                writer.add(stem, truth_masks(part, WorkingFrame.from_row(self.manifest.loc[stem])))
+
         try:
-            contours = read_table(self.truth_path, TRUTH_CONTOURS)
+            source = pq.ParquetFile(self.truth_path)
+            for g in range(source.num_row_groups):
+                frame = check_schema(source.read_row_group(g), TRUTH_CONTOURS, str(self.truth_path)).to_pandas()
+                if frame.empty:
+                    continue
+                if pending and frame["filestem"].iloc[0] != pending[0]["filestem"].iloc[0]:
+                    emit(pd.concat(pending, ignore_index=True))
+                    pending = []
+                stems = frame["filestem"].to_numpy()
+                starts = np.flatnonzero(np.r_[True, stems[1:] != stems[:-1]])
+                bounds = np.r_[starts, len(stems)]
+                for a, b in zip(bounds[:-1], bounds[1:]):
+                    part = frame.iloc[a:b]
+                    if b == len(stems):
+                        pending.append(part)
+                    else:
+                        if pending:
+                            part = pd.concat([*pending, part], ignore_index=True)
+                            pending = []
+                        emit(part)
+            if pending:
+                emit(pd.concat(pending, ignore_index=True))
         except SchemaError as err:
             raise StageError(str(err)) from None
-        truth = {}
-        for stem, part in contours.groupby("filestem", sort=True):
-            if stem in self.images:
-                truth[stem] = truth_masks(part, WorkingFrame.from_row(self.manifest.loc[stem]))
-        return truth
+        return ShardMasks(writer.close(), STRUCTURES, self.shape, cache_shards=8)
 
     # ---- work ---------------------------------------------------------------------------
     def process(self, shard) -> dict:
@@ -265,32 +340,31 @@ class PropagateStage(Stage[PropagateParams]):
             confidence_threshold=p.confidence_threshold,
             prob_threshold=p.prob_threshold,
             expected_fraction=p.expected_fraction,
+            chunk_size=p.shard_size,
+            cache_items=p.cache_items,
             seed=self.seed,
             device=p.device,
         )
-
-        def evaluate(r, masks, accepted):
-            if not truth:
-                return {}
-            rows = [row for k in sorted(masks) if k in truth for row in score_masks(k, masks[k], truth[k], STRUCTURES)]
-            scores = pd.DataFrame(rows, columns=["item", "structure", "dice", "asd"])
-            return {
-                "all": group_summary(scores, WRIST),
-                "accepted": group_summary(scores[scores["item"].isin(accepted)], WRIST),
-            }
 
         def progress(r, phase, done, total):
             if phase == "predict" and done == total or phase == "train" and (done % 10 == 0 or done == total):
                 self.log.info("round %d %s: %d/%d", r, phase, done, total)
 
+        images = LazyImages(self.readable, self.load_image)
+        evaluator = TruthScores(truth) if truth is not None else None
         try:
-            result = propagate(self.images, self.seeds, STRUCTURES, config, refiner, evaluate, progress, self.log)
+            result = propagate(
+                images, self.seeds, STRUCTURES, config, refiner, self.work / "rounds", evaluator, progress, self.log
+            )
         except (ValueError, RuntimeError) as err:
             raise StageError(f"propagate: {err}".replace("\n", " ")) from None
         seed_scores = None
         if truth:
-            rows = [row for k in sorted(self.seeds) if k in truth for row in score_masks(k, self.seeds[k], truth[k], STRUCTURES)]
-            seed_scores = group_summary(pd.DataFrame(rows, columns=["item", "structure", "dice", "asd"]), WRIST)
+            sums = GroupScores(WRIST)
+            for k in sorted(self.seeds):
+                if k in truth:
+                    sums.add(score_masks(k, self.seeds[k], truth[k], STRUCTURES))
+            seed_scores = sums.summary()
         return {
             "result": result,
             "refiner": getattr(refiner, "description", refiner.name),
@@ -304,22 +378,20 @@ class PropagateStage(Stage[PropagateParams]):
     def finish(self, results: list[dict]) -> StageReport:
         (out,) = results
         result = out["result"]
-        staging = partial_dir(self.out_dir)
-        final: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for stem, masks in self.seeds.items():
-            final[stem] = (masks, np.where(masks.reshape(len(STRUCTURES), -1).any(1), 1.0, np.nan))
-        for stem in result.accepted:
-            final[stem] = (result.masks[stem], result.confidence[stem])
-        items = sorted(final)
+        staging = self.staging
+        # output shards: rows copied from the seed shards and the last round's shards, in item order
+        accepted = result.accepted
+        items = sorted([*self.seeds, *accepted])
         size = self.params.shard_size
         for n, start in enumerate(range(0, len(items), size)):
-            rows = [row for k in items[start : start + size] for row in mask_rows(k, final[k][0], STRUCTURES, final[k][1])]
-            write_mask_shard(staging / f"shard-{n:04d}.parquet", rows)
+            chunk = items[start : start + size]
+            write_row_shard(
+                staging / f"shard-{n:04d}.parquet",
+                [self.seeds.rows(k) if k in self.seeds else result.masks.rows(k) for k in chunk],
+            )
         excluded = sorted(result.rejected)
-        write_mask_shard(
-            staging / "excluded-masks.parquet",
-            [row for k in excluded for row in mask_rows(k, result.masks[k], STRUCTURES, result.confidence[k])],
-        )
+        write_row_shard(staging / "excluded-masks.parquet", [result.masks.rows(k) for k in excluded])
+        shutil.rmtree(self.work)
         rejects = (
             [(k, f"excluded from pseudo-labels: {result.rejected[k]}") for k in excluded]
             + self.rejects
@@ -344,7 +416,7 @@ class PropagateStage(Stage[PropagateParams]):
             "seeds_used": len(self.seeds),
             "seeds_rejected": len(self.seed_rejects),
             "final_images_accepted": len(items),
-            "final_pseudo_accepted": len(result.accepted),
+            "final_pseudo_accepted": len(accepted),
             "final_images_excluded": len(excluded),
             "final_dice_mean": acc.get("dice_mean", float("nan")),
             "final_asd_mean_px": acc.get("asd_mean", float("nan")),
@@ -359,7 +431,7 @@ class PropagateStage(Stage[PropagateParams]):
         write_json_atomic(self.path(self.config.paths["metrics"]) / "propagation.json", metrics)
         self.log.info(
             "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s",
-            len(items), len(self.seeds), len(result.accepted), len(excluded), metrics["final_dice_mean"],
+            len(items), len(self.seeds), len(accepted), len(excluded), metrics["final_dice_mean"],
         )
         return StageReport(metrics=metrics, rejects=reject_frame, tables={"rounds": round_table})
 

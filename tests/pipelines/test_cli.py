@@ -24,9 +24,11 @@ def test_stage_runs_as_a_flow_with_artifacts(tiny_project, prefect_harness):
         async with get_client() as client:
             runs = await client.read_flow_runs(limit=50)
             tasks = await client.read_task_runs(limit=200)
-            return runs, tasks, await client.read_artifacts(limit=200)
+            return runs, tasks, await client.read_artifacts(limit=200), await client.read_logs(limit=200)
 
-    runs, tasks, artifacts = asyncio.run(recorded())
+    runs, tasks, artifacts, logs = asyncio.run(recorded())
+    # the stage's own log lines reach the UI next to the flow's
+    assert any(log.name == "denseseg.stages.ingest" and "rows selected" in log.message for log in logs)
     assert any(r.state.is_completed() for r in runs)
     assert sum(t.name.startswith("process-shard") for t in tasks) >= 3  # one task run per shard
     keys = {a.key for a in artifacts}
