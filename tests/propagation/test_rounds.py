@@ -1,6 +1,8 @@
-"""The propagation loop on a toy problem: rounds, pseudo-labels, records, reproducibility."""
+"""The propagation loop on a toy problem: rounds, pseudo-labels, records, reproducibility, streaming to shards."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import pytest
 from denseseg.evaluation.segmentation import dice
 from denseseg.propagation.refiners import ClassicalRefiner
 from denseseg.propagation.rounds import PropagationConfig, propagate
+from denseseg.propagation.store import LazyImages
 from denseseg.propagation.toy import toy_case
 from denseseg.propagation.trainer import normalise_image
 
@@ -30,16 +33,24 @@ def _config(**kw):
     return PropagationConfig(**{**base, **kw})
 
 
-def test_rounds_accept_confident_pseudo_labels_and_record_each_round(case):
+def test_rounds_accept_confident_pseudo_labels_and_record_each_round(case, tmp_path):
     images, seeds, truth = case
     calls = []
 
-    def evaluate(r, masks, accepted):
-        calls.append(r)
-        return {"dice": float(np.mean([dice(masks[k], truth[k]) for k in masks]))}
+    class Evaluator:
+        def __init__(self):
+            self.scores = {}
 
-    result = propagate(images, seeds, NAMES, _config(), ClassicalRefiner(), evaluate=evaluate)
+        def add(self, r, item, masks, accepted):
+            self.scores.setdefault(r, []).append(dice(masks, truth[item]))
+
+        def summary(self, r):
+            calls.append(r)
+            return {"dice": float(np.mean(self.scores[r])), "n": len(self.scores[r])}
+
+    result = propagate(images, seeds, NAMES, _config(), ClassicalRefiner(), tmp_path, evaluator=Evaluator())
     assert calls == [1, 2] and [r.round for r in result.records] == [1, 2]
+    assert result.records[0].scores["n"] == 6
     assert set(result.masks) == set(images) - set(seeds)  # seeds keep their manual masks
     first, second = result.records
     assert first.n_pseudo_train == 0 and second.n_pseudo_train == first.n_accepted
@@ -47,21 +58,50 @@ def test_rounds_accept_confident_pseudo_labels_and_record_each_round(case):
     assert set(result.accepted) | set(result.rejected) == set(result.masks)
     assert second.scores["dice"] > 0.75
     assert all(isinstance(v, str) and v for v in result.rejected.values())
+    # only the last round's shards stay on disk; the result reads its masks from them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["round-2"]
 
 
-def test_seeded_propagation_reproduces_the_same_bytes(case):
+def test_seeded_propagation_reproduces_the_same_bytes_for_any_chunk_size(case, tmp_path):
     images, seeds, _ = case
-    cfg = _config(rounds=1, epochs=2)
-    a = propagate(images, seeds, NAMES, cfg, ClassicalRefiner(use_random_walker=False))
-    b = propagate(images, seeds, NAMES, cfg, ClassicalRefiner(use_random_walker=False))
+    cfg = _config(rounds=2, epochs=2, finetune_epochs=1, confidence_threshold=0.0)
+    refiner = ClassicalRefiner(use_random_walker=False)
+    a = propagate(images, seeds, NAMES, cfg, refiner, tmp_path / "a")
+    b = propagate(images, seeds, NAMES, cfg, refiner, tmp_path / "b")
+    c = propagate(images, seeds, NAMES, replace(cfg, chunk_size=1), refiner, tmp_path / "c")
+    assert len(list((tmp_path / "c/round-2").glob("*.parquet"))) == 3  # chunks hold whole batches of 2
+    assert a.records[1].n_pseudo_train == a.records[0].n_accepted > 0
+    for other in (b, c):
+        assert sorted(a.masks) == sorted(other.masks) and a.rejected == other.rejected
+        assert all(a.masks[k].tobytes() == other.masks[k].tobytes() for k in a.masks)
+        assert all(np.array_equal(a.confidence[k], other.confidence[k], equal_nan=True) for k in a.masks)
     assert sorted(a.masks) == sorted(b.masks)
     assert all(a.masks[k].tobytes() == b.masks[k].tobytes() for k in a.masks)
     assert all(np.array_equal(a.confidence[k], b.confidence[k], equal_nan=True) for k in a.masks)
 
 
-def test_bad_inputs_are_clear_errors(case):
+def test_images_are_read_lazily_one_batch_at_a_time(case, tmp_path):
+    images, seeds, _ = case
+    live = {"now": 0, "peak": 0}
+
+    class Tracked(np.ndarray):
+        def __del__(self):
+            live["now"] -= 1
+
+    def load(k):
+        live["now"] += 1
+        live["peak"] = max(live["peak"], live["now"])
+        return images[k].view(Tracked)
+
+    lazy = LazyImages(sorted(images), load)
+    cfg = _config(rounds=1, epochs=1, batch_size=2, cache_items=0)
+    propagate(lazy, seeds, NAMES, cfg, ClassicalRefiner(use_random_walker=False), tmp_path)
+    assert 2 <= live["peak"] <= 4, live  # a batch (and the one being let go), never the whole set of 12
+
+
+def test_bad_inputs_are_clear_errors(case, tmp_path):
     images, seeds, _ = case
     with pytest.raises(ValueError, match="at least one seed"):
-        propagate(images, {}, NAMES, _config(), ClassicalRefiner())
+        propagate(images, {}, NAMES, _config(), ClassicalRefiner(), tmp_path)
     with pytest.raises(ValueError, match="without an image"):
-        propagate({}, seeds, NAMES, _config(), ClassicalRefiner())
+        propagate({}, seeds, NAMES, _config(), ClassicalRefiner(), tmp_path)
