@@ -77,12 +77,15 @@ class CartesianWarp:
         lin = np.einsum("nbd,nbk->ndk", edges, tinv)  # (n_tri, 2, 2)
         off = verts[:, 2] - np.einsum("ndk,nk->nd", lin, ref)
         self._lin, self._off = lin, off
-        # hull edges and the triangle each belongs to (for extrapolation)
+
+    @cached_property
+    def _hull_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(start points, end points, owning triangle) of the hull edges; only pixels off the hull need them."""
         tri_idx, opposite = np.nonzero(self.tri.neighbors == -1)
         keep = np.ones((len(tri_idx), 3), bool)
         keep[np.arange(len(tri_idx)), opposite] = False
         hull = self.tri.simplices[tri_idx][keep].reshape(-1, 2)
-        self._hull_a, self._hull_b, self._hull_tri = landmarks[hull[:, 0]], landmarks[hull[:, 1]], tri_idx
+        return self.landmarks[hull[:, 0]], self.landmarks[hull[:, 1]], tri_idx
 
     @cached_property
     def sim(self):
@@ -105,13 +108,14 @@ class CartesianWarp:
 
     def _nearest_hull_triangle(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(triangle owning the nearest hull edge, squared distance to it) per point."""
-        a, b = self._hull_a[None], self._hull_b[None]
+        start, end, owner = self._hull_edges
+        a, b = start[None], end[None]
         ab = b - a
         t = np.clip((((q[:, None] - a) * ab).sum(-1)) / np.maximum((ab**2).sum(-1), 1e-300), 0.0, 1.0)
         closest = a + t[..., None] * ab
         d2 = ((q[:, None] - closest) ** 2).sum(-1)
         nearest = np.argmin(d2, axis=1)
-        return self._hull_tri[nearest], d2[np.arange(len(q)), nearest]
+        return owner[nearest], d2[np.arange(len(q)), nearest]
 
     def evaluate(self, xy: np.ndarray, coef: np.ndarray, extrapolate: bool = False) -> np.ndarray:
         """Apply per-triangle coefficients (from ``coefficients``) at image points (M, 2)."""
