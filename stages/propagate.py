@@ -424,20 +424,20 @@ class PropagateStage(Stage[PropagateParams]):
             "final_groups": last.scores.get("accepted", {}),
             "seed_groups": out["seed_scores"] or {},
             "scored_against_truth": out["has_truth"],
-            "seconds": round(out["seconds"], 1),
             "rounds": [self._round_metrics(rec) for rec in result.records],
         }
         metrics = _nan_to_none(metrics)
         write_json_atomic(self.path(self.config.paths["metrics"]) / "propagation.json", metrics)
         self.log.info(
-            "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s",
-            len(items), len(self.seeds), len(accepted), len(excluded), metrics["final_dice_mean"],
+            "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s (%.1f s)",
+            len(items), len(self.seeds), len(accepted), len(excluded), metrics["final_dice_mean"], out["seconds"],
         )
         return StageReport(metrics=metrics, rejects=reject_frame, tables={"rounds": round_table})
 
     @staticmethod
     def _round_metrics(rec) -> dict:
-        out = {k: v for k, v in rec.as_dict().items() if k != "scores"}
+        # wall time stays in the log: outputs are the same bytes for the same params
+        out = {k: v for k, v in rec.as_dict().items() if k not in ("scores", "seconds")}
         out["images_accepted"] = rec.n_accepted
         for which in ("accepted", "all"):
             groups = rec.scores.get(which, {})

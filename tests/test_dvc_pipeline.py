@@ -71,3 +71,18 @@ def test_repro_runs_every_stage_then_nothing(dvc_project):
     assert "Running stage" not in second.stdout
     status = _dvc(project, "status", env=env)
     assert "up to date" in status.stdout
+
+
+def _outs(project: Path) -> dict[str, str]:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    return {out["path"]: out["md5"] for stage in lock.values() for out in stage.get("outs", [])}
+
+
+@pytest.mark.slow
+def test_forced_rerun_gives_the_same_bytes(dvc_project):
+    project, env = dvc_project
+    assert _dvc(project, "repro", env=env).returncode == 0
+    first = _outs(project)
+    again = _dvc(project, "repro", "--force", env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _outs(project) == first
