@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--template-iterations", type=int, default=1, help="0: the medoid reference itself")
     parser.add_argument("--max-points", type=int, default=RegistrationParams.max_points)
     parser.add_argument("--max-fixed-points", type=int, default=RegistrationParams.max_fixed_points)
+    parser.add_argument("--inverse-weight", type=float, default=0.35,
+                        help="reverse-fit weight, as register.inverse_weight in params.yaml (0: forward only)")
     args = parser.parse_args()
     try:
         import open3d  # noqa: F401  (import once, outside the timings)
@@ -87,7 +89,7 @@ def main() -> None:
     r = stems.index(ref_stem)
     reference = make_reference(ref_stem, outlines[r], WRIST.landmark_counts, borders[r], shape)
     params = RegistrationParams(prealign=args.prealign, max_points=args.max_points,
-                                max_fixed_points=args.max_fixed_points or None)
+                                max_fixed_points=args.max_fixed_points or None, inverse_weight=args.inverse_weight)
     anchor = reference  # landmark identities for scoring
     t0 = time.perf_counter()
     if args.template_iterations > 0:
@@ -128,6 +130,7 @@ def main() -> None:
         "width": int(shape[1]),
         "prealign": args.prealign,
         "template_iterations": args.template_iterations,
+        "inverse_weight": args.inverse_weight,
         "template_s": round(template_s, 2),
     }
     print(f"registration benchmark: {len(times)} synthetic images at {shape[0]}x{shape[1]}, reference {ref_stem}")

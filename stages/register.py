@@ -7,7 +7,9 @@ group-wise template (``groupwise_template``: the reference's landmarks registere
 onto a seeded sample of ``template_images`` complete images and averaged after
 Procrustes alignment, so the reference's own deviations do not enter every
 correspondence); landmark k of the template is landmark k of the reference. The
-template (or the reference) is registered onto every image, bone by bone. Outputs:
+template (or the reference) is registered onto every image, bone by bone (with
+``inverse_weight`` > 0, landmarks are partly moved towards a reverse fit's positions,
+see ``denseseg.shape.registration``). Outputs:
 
 - ``paths.landmarks`` (LANDMARKS): the landmarks of the images that passed QC;
 - ``paths.qc`` (QC): one row per image and structure with Dice, residual, pass
@@ -90,6 +92,7 @@ class RegisterParams(StageParams):
     template_images: int = Field(64, ge=3, description="seeded sample of complete images the template averages")
     inside_margin_px: float = Field(10.0, ge=0, description="accuracy 'inside': true point this far from the edge")
     low_rank: int | None = Field(None, gt=0)
+    inverse_weight: float = Field(0.0, ge=0, le=1, description="weight of the reverse fit's position (0: off)")
     dice_threshold: float = Field(0.8, ge=0, le=1)
     max_residual_px: float | None = Field(None, gt=0)
     require_all_bones: bool = True
@@ -122,6 +125,7 @@ class RegisterStage(Stage[RegisterParams]):
         self.reg_params = RegistrationParams(
             global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, w_cut=p.w_cut, edge_margin_px=p.edge_margin_px, max_iter=p.max_iter, tol=p.tol,
             max_points=p.max_points, max_fixed_points=p.max_fixed_points, low_rank=p.low_rank,
+            inverse_weight=p.inverse_weight,
         )
         # upstream reasons per image (bones without an outline)
         self.upstream: dict[str, list[str]] = {}

@@ -133,3 +133,34 @@ def test_template_keeps_edge_landmarks_of_a_cut_reference():
     template, _ = groupwise_template(ref, imgs, RegistrationParams(global_prealign=False), iterations=1)
     assert np.array_equal(template.landmarks["a"][edge], ref.landmarks["a"][edge])
     assert np.array_equal(landmark_edge_flags(template)["a"], edge)
+
+
+def test_arc_length_parameter_round_trip():
+    from denseseg.shape.registration import outline_parameter, point_at_parameter
+
+    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]])
+    s = np.array([0.0, 1.5, 4.0, 9.0, 15.5])
+    pts = point_at_parameter(s, square)
+    np.testing.assert_allclose(pts, [[0, 0], [1.5, 0], [4, 0], [3, 4], [0, 0.5]])
+    np.testing.assert_allclose(outline_parameter(pts, square), s)
+    np.testing.assert_allclose(point_at_parameter(np.array([16.0 + 2.0]), square), [[2.0, 0.0]])
+
+
+def test_inverse_consistency_keeps_accuracy_and_is_deterministic(images):
+    imgs, contours = images
+    ref = make_reference("r", contours[0], WRIST.landmark_counts)
+    fwd, _ = register_image(ref, contours[1], RegistrationParams())
+    params = RegistrationParams(inverse_weight=0.35)
+    both, problems = register_image(ref, contours[1], params)
+    again, _ = register_image(ref, contours[1], params)
+    assert not problems and len(both) == 17
+    errors = []
+    for s, r in both.items():
+        np.testing.assert_array_equal(r.landmarks, again[s].landmarks)
+        assert r.landmarks.shape == fwd[s].landmarks.shape
+        # still on the image's outline, and only moved along it
+        np.testing.assert_allclose(snap_to_outline(r.landmarks, contours[1][s]), r.landmarks, atol=1e-9)
+        errors.append(landmark_errors(ref.landmarks[s], imgs[0].truth[s], r.landmarks, imgs[1].truth[s]))
+    errors = np.concatenate(errors)
+    assert np.median(errors) < 1.0
+    assert np.percentile(errors, 95) < 3.0
