@@ -27,7 +27,6 @@ they are made, and ``finish`` assembles the output shards by copying rows.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from typing import Literal
@@ -41,7 +40,7 @@ from skimage.draw import polygon2mask
 
 from denseseg.anatomy import WRIST
 from denseseg.evaluation.segmentation import score_masks
-from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.atomic import commit_dir, json_ready, partial_dir, write_json_atomic
 from denseseg.io.png import ImageError, read_png
 from denseseg.io.tables import MANIFEST, REJECTS, TRUTH_CONTOURS, SchemaError, check_schema, read_table, write_table
 from denseseg.preprocessing.working_frame import WorkingFrame
@@ -81,16 +80,6 @@ class PropagateParams(StageParams):
     threads: int = Field(1, ge=1, description="torch CPU threads")
     shard_size: int = Field(64, gt=0, description="images per mask shard (output, and prediction chunk)")
     cache_items: int = Field(64, ge=0, description="training pairs cached in memory (packed masks)")
-
-
-def _nan_to_none(obj):
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_nan_to_none(v) for v in obj]
-    return obj
 
 
 def truth_masks(contours: pd.DataFrame, frame: WorkingFrame) -> np.ndarray:
@@ -426,7 +415,7 @@ class PropagateStage(Stage[PropagateParams]):
             "scored_against_truth": out["has_truth"],
             "rounds": [self._round_metrics(rec) for rec in result.records],
         }
-        metrics = _nan_to_none(metrics)
+        metrics = json_ready(metrics)
         write_json_atomic(self.path(self.config.paths["metrics"]) / "propagation.json", metrics)
         self.log.info(
             "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s (%.1f s)",

@@ -48,7 +48,7 @@ from denseseg.evaluation.correspondence import (
     summarise_by_group,
     true_positions,
 )
-from denseseg.io.atomic import write_json_atomic
+from denseseg.io.atomic import json_ready, write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import (
     LANDMARKS,
@@ -354,8 +354,8 @@ class RegisterStage(Stage[RegisterParams]):
             "bones_failed_qc": int((~qc["passed"]).sum()),
             "landmarks_on_edge": sum(r["on_edge"] for r in results),
             "dice_threshold": self.params.dice_threshold,
-            "dice_median": _nan_none(float(np.nanmedian(qc["dice"])) if qc["dice"].notna().any() else float("nan")),
-            "residual_median_px": _nan_none(
+            "dice_median": float(np.nanmedian(qc["dice"])) if qc["dice"].notna().any() else float("nan"),
+            "residual_median_px": (
                 float(np.nanmedian(qc["residual_px"])) if qc["residual_px"].notna().any() else float("nan")),
             "reference": self.reference_info,
             "template": self.template_info,
@@ -366,19 +366,20 @@ class RegisterStage(Stage[RegisterParams]):
         if scored:
             errors = {s: [e for r in results for e in r["errors"][s]] for s in self.structures}
             summary = summarise_by_group(errors, self.anatomy.groups)
-            metrics.update({k: _nan_none(summary[k]) for k in ("median_px", "mean_px", "p95_px", "max_px")})
+            metrics.update({k: summary[k] for k in ("median_px", "mean_px", "p95_px", "max_px")})
             metrics["landmarks_scored"] = summary["n"]
             metrics["landmarks_unscored"] = sum(r["unscored"] for r in results)  # cut by the image edge
-            metrics["groups"] = {g: {k: _nan_none(v) for k, v in d.items()} for g, d in summary["groups"].items()}
+            metrics["groups"] = summary["groups"]
             for name, key in (("inside", "inside_errors"), ("uncut", "uncut_errors")):
                 part = summarise(np.concatenate([e for r in results for e in r[key]] or [np.zeros(0)]))
-                metrics.update({f"{k}_{name}": _nan_none(part[k]) for k in ("median_px", "mean_px", "p95_px")})
+                metrics.update({f"{k}_{name}": part[k] for k in ("median_px", "mean_px", "p95_px")})
                 metrics[f"landmarks_{name}"] = part["n"]
             metrics["inside_margin_px"] = self.params.inside_margin_px
         else:
             metrics.update({"median_px": None, "mean_px": None, "p95_px": None, "max_px": None, "groups": None})
             for name in ("inside", "uncut"):
                 metrics.update({f"{k}_{name}": None for k in ("median_px", "mean_px", "p95_px")})
+        metrics = json_ready(metrics)  # missing figures are null in the file and the UI alike
         write_json_atomic(self.path(self.config.paths["metrics"]) / "registration.json", metrics)
         tables = {"qc_failures": qc[~qc["passed"]].reset_index(drop=True)}
         return StageReport(metrics=metrics, rejects=reject_frame, tables=tables)
@@ -393,8 +394,3 @@ def _shard_shapes(mask_shard: Path) -> dict[str, tuple[int, int]]:
     return {str(r.item): (int(r.height), int(r.width)) for r in t.itertuples()}
 
 
-def _nan_none(value):
-    """JSON has no NaN: missing figures are null."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value

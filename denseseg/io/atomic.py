@@ -64,8 +64,21 @@ def commit_dir(staging: str | os.PathLike, dest: str | os.PathLike) -> None:
         os.replace(staging, dest)
 
 
+def json_ready(obj):
+    """JSON has no NaN or infinity: non-finite floats become null, in nested dicts and lists too."""
+    import math
+
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {key: json_ready(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(value) for value in obj]
+    return obj
+
+
 def write_json_atomic(dest: str | os.PathLike, obj) -> None:
-    """Deterministic JSON (sorted keys, fixed indent, trailing newline), written atomically."""
+    """Deterministic, valid JSON (sorted keys, fixed indent, missing figures as null), written atomically."""
     import json
 
-    write_text_atomic(dest, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    write_text_atomic(dest, json.dumps(json_ready(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")

@@ -34,6 +34,14 @@ MASK_SCHEMA = pa.schema(
 )
 
 
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right), inclusive, of a 2-D boolean mask; None when empty."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if len(rows) == 0:
+        return None
+    return int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1])
+
+
 def mask_rows(item: str, masks: np.ndarray, structures: Sequence[str], confidence=None) -> list[dict]:
     """Encode a (S, H, W) boolean stack into rows; empty masks are omitted."""
     if masks.ndim != 3 or masks.shape[0] != len(structures):
@@ -42,11 +50,10 @@ def mask_rows(item: str, masks: np.ndarray, structures: Sequence[str], confidenc
     rows = []
     for s, name in enumerate(structures):
         mask = masks[s].astype(bool, copy=False)
-        rows_any, cols_any = mask.any(1), mask.any(0)
-        if not rows_any.any():
+        box = mask_bbox(mask)
+        if box is None:
             continue
-        top, bottom = np.flatnonzero(rows_any)[[0, -1]]
-        left, right = np.flatnonzero(cols_any)[[0, -1]]
+        top, left, bottom, right = box
         crop = mask[top : bottom + 1, left : right + 1]
         rows.append(
             {

@@ -26,6 +26,8 @@ from scipy import ndimage as ndi
 from skimage.morphology import disk
 from skimage.segmentation import random_walker
 
+from denseseg.io.mask_store import mask_bbox
+
 
 class Refiner(Protocol):
     name: str
@@ -73,9 +75,10 @@ def clean(mask: np.ndarray, radius: int = 1) -> np.ndarray:
 
 
 def _bbox(mask: np.ndarray, margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    r0, r1 = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, shape[0])
-    c0, c1 = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, shape[1])
+    """The bounding box of a non-empty mask grown by ``margin``, clipped to ``shape``."""
+    top, left, bottom, right = mask_bbox(mask)
+    r0, r1 = max(top - margin, 0), min(bottom + margin + 1, shape[0])
+    c0, c1 = max(left - margin, 0), min(right + margin + 1, shape[1])
     return slice(r0, r1), slice(c0, c1)
 
 

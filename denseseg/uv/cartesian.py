@@ -25,6 +25,7 @@ from functools import cached_property
 import numpy as np
 from scipy.spatial import Delaunay, QhullError
 
+from denseseg.io.mask_store import mask_bbox
 from denseseg.shape.template import Template
 from denseseg.shape.umeyama import DegenerateShapeError, check_shape, umeyama
 
@@ -148,17 +149,9 @@ class CartesianWarp:
         return self.evaluate(xy, self.coefficients((scale, shift)), extrapolate)
 
 
-def bbox_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(top, left, bottom, right) inclusive of a 2-D boolean mask; None when empty."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if len(rows) == 0:
-        return None
-    return int(rows[0]), int(cols[0]), int(rows[-1]), int(cols[-1])
-
-
 def warp_crop(warp_uv, mask: np.ndarray, crop: tuple[int, int, int, int] | None = None) -> UVCrop | None:
     """Evaluate ``warp_uv(xy) -> uv`` at the mask pixels inside the mask's bbox; None for an empty mask."""
-    box = bbox_of(mask) if crop is None else crop
+    box = mask_bbox(mask) if crop is None else crop
     if box is None:
         return None
     top, left, bottom, right = box

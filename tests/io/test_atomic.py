@@ -25,3 +25,14 @@ def test_partial_dir_is_fresh_and_commit_replaces_whole(tmp_path):
     commit_dir(staging, dest)
     assert sorted(p.name for p in dest.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_json_is_valid_with_missing_figures_as_null(tmp_path):
+    import json
+
+    from denseseg.io.atomic import write_json_atomic
+
+    write_json_atomic(tmp_path / "m.json", {"b": float("nan"), "a": [1.5, float("inf")], "c": {"d": float("-inf")}})
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": [1.5, None], "b": None, "c": {"d": None}}
