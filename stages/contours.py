@@ -18,7 +18,8 @@ from pydantic import Field
 from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
-from denseseg.io.tables import CONTOURS, REJECTS, write_table
+from denseseg.io.tables import CONTOURS, MANIFEST, REJECTS, read_table, write_table
+from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.shape.contours import border_flags, image_contours
 from stages.base import Stage, StageError, StageParams, StageReport
 
@@ -31,7 +32,8 @@ class ContoursParams(StageParams):
     min_thickness_px: float = Field(1.5, ge=0, description="2*area/perimeter below this is a line")
 
 
-def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, shape) -> pd.DataFrame:
+def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, view) -> pd.DataFrame:
+    """The CONTOURS rows of one image; ``view``: its (height, width) or the box showing the radiograph."""
     parts = []
     for s in structures:
         if s in contours:
@@ -44,7 +46,7 @@ def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, sh
                         "point": np.arange(len(pts), dtype=np.int32),
                         "x": pts[:, 0].astype(np.float32),
                         "y": pts[:, 1].astype(np.float32),
-                        "border": border_flags(pts, shape),
+                        "border": border_flags(pts, view),
                     }
                 )
             )
@@ -56,8 +58,6 @@ def read_contour_shard(path: Path, structures=None, with_border: bool = False):
 
     With ``with_border`` also {filestem: {structure: (n,) bool}}, the edge flags.
     """
-    from denseseg.io.tables import read_table
-
     df = read_table(path, CONTOURS).sort_values(["filestem", "structure", "point"], kind="stable")
     out: dict[str, dict[str, np.ndarray]] = {}
     border: dict[str, dict[str, np.ndarray]] = {}
@@ -81,6 +81,11 @@ class ContoursStage(Stage[ContoursParams]):
         self._shards = sorted(self.mask_dir.glob("shard-*.parquet"))
         if not self._shards:
             raise StageError(f"{self.mask_dir}: no mask shards (shard-*.parquet); did the propagate stage run?")
+        manifest = self.path(self.config.paths["ingest"]) / "manifest.parquet"
+        if not manifest.exists():
+            raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
+        self.frames = {row["filestem"]: WorkingFrame.from_row(row)
+                       for row in read_table(manifest, MANIFEST).to_dict("records")}
         self.staging = partial_dir(self.out_dir)
 
     def shards(self):
@@ -107,7 +112,10 @@ class ContoursStage(Stage[ContoursParams]):
                     rejects.append((stem, f"{s}: {problems[s]}"))
                 elif s not in present:
                     rejects.append((stem, f"{s}: no mask"))
-            frames.append(contour_frame(stem, contours, self.structures, masks[stem].shape[1:]))
+            if stem not in self.frames:
+                raise StageError(f"{shard}: image {stem} is not in the ingest manifest; masks and ingest disagree")
+            # cut bones end at the radiograph's edge, inside any letterbox padding
+            frames.append(contour_frame(stem, contours, self.structures, self.frames[stem].view_box()))
             points += sum(len(v) for v in contours.values())
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
         write_table(table, self.staging / shard.name, CONTOURS)

@@ -18,7 +18,11 @@ see ``denseseg.shape.registration``). Outputs:
 - ``paths.metrics``/registration.json: QC counts, the reference and, when the
   phantom's truth exists, the landmark error against the true atlas points
   (``median_px``, ``mean_px``, ``p95_px`` over the passed images, per group;
-  ``null`` without truth). Only landmarks with anatomy at both ends are scored
+  ``null`` without truth). The true point of a landmark is its atlas point: with a
+  template, the template landmark's own (the mean atlas point of the registered
+  reference landmarks it averages, ``template_identity``); ``reference_identity``
+  scores the same landmarks at the reference's atlas points, which adds the
+  template's shift from the reference to every image. Only landmarks with anatomy at both ends are scored
   (see ``denseseg.evaluation.correspondence``); ``landmarks_unscored`` counts the
   others. Two subsets of the same landmarks qualify the headline (which stays
   over all scored landmarks): ``*_px_inside`` (true point at least
@@ -46,6 +50,7 @@ from denseseg.evaluation.correspondence import (
     scored_errors,
     summarise,
     summarise_by_group,
+    template_identity,
     true_positions,
 )
 from denseseg.io.atomic import json_ready, write_json_atomic
@@ -133,6 +138,12 @@ class RegisterStage(Stage[RegisterParams]):
         if rejects_path.exists():
             for row in read_table(rejects_path, REJECTS).itertuples():
                 self.upstream.setdefault(row.filestem, []).append(row.reason)
+        manifest = self.path(self.config.paths["ingest"]) / "manifest.parquet"
+        if not manifest.exists():
+            raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
+        self.frames: dict[str, WorkingFrame] = {
+            row["filestem"]: WorkingFrame.from_row(row) for row in read_table(manifest, MANIFEST).to_dict("records")}
+        self._views: dict[str, tuple] = {}
         self._choose_reference()
         self._build_template(stems_by_shard=self._stems_by_shard)
         self._prepare_truth()
@@ -170,7 +181,7 @@ class RegisterStage(Stage[RegisterParams]):
         if forced is not None:
             info["method"] = "given in params (register.reference)"
         self.reference = make_reference(
-            stem, candidates[stem], self.anatomy.landmark_counts, borders[stem], self._image_shape(stem)
+            stem, candidates[stem], self.anatomy.landmark_counts, borders[stem], self._view(stem)
         )
         self.reference_info = {"filestem": stem, **info}
         self.reference_landmarks = self.reference.landmarks  # landmark identities (scoring), never the template's
@@ -185,6 +196,7 @@ class RegisterStage(Stage[RegisterParams]):
         large data and the result does not depend on the number of workers.
         """
         self.template_info = None
+        self._template_sets: list = []
         if self.params.template_iterations <= 0:
             return
         rng = np.random.default_rng(self.seed + 1)
@@ -197,21 +209,36 @@ class RegisterStage(Stage[RegisterParams]):
             shapes = _shard_shapes(self.mask_dir / shard.name)
             for stem in sorted(contours):
                 if stem in shapes and all(s in contours[stem] for s in self.structures):
-                    images.append((stem, contours[stem], borders[stem], shapes[stem]))
+                    images.append((stem, contours[stem], borders[stem], self._view(stem, shapes[stem])))
             if len(images) >= self.params.template_images:
                 break
         images = sorted(images, key=lambda t: t[0])[: self.params.template_images]
         if len(images) < 3:
             self.template_info = {"method": "none: fewer than 3 complete images", "images": len(images)}
             return
+        averaged: list = []
         template, info = groupwise_template(
             self.reference, [(c, b, sh) for _, c, b, sh in images], self.reg_params,
-            iterations=self.params.template_iterations,
+            iterations=self.params.template_iterations, collect=averaged,
         )
+        self._template_sets = [(images[i][0], lms, valid) for i, lms, valid in averaged]
         self.reference = template
         self.template_info = info
         self.log.info("register: group-wise template from %d images, %d iteration(s)", info["images"],
                       info["iterations"])
+
+    def _view(self, stem: str, shape: tuple[int, int] | None = None):
+        """The part of an image that shows the radiograph (``WorkingFrame.view_box``).
+
+        Cut bones end there; outside it there is no evidence. Without a manifest row,
+        the whole frame of ``shape`` (or of the image's mask rows).
+        """
+        if stem not in self._views:
+            if stem in self.frames:
+                self._views[stem] = self.frames[stem].view_box()
+            else:
+                self._views[stem] = shape if shape is not None else self._image_shape(stem)
+        return self._views[stem]
 
     def _image_shape(self, stem: str) -> tuple[int, int] | None:
         """(height, width) of an image, from its mask shard's rows."""
@@ -224,13 +251,10 @@ class RegisterStage(Stage[RegisterParams]):
     def _prepare_truth(self) -> None:
         truth = self.path(self.config.paths.get("truth", "")) / "contours.parquet" if self.config.paths.get("truth") else None
         self.truth_path = truth if truth is not None and truth.exists() else None
-        self.frames: dict[str, WorkingFrame] = {}
         self.reference_truth = None
+        self.identity: dict[str, np.ndarray] = {}
         if self.truth_path is None:
             return
-        manifest_path = self.path(self.config.paths["ingest"]) / "manifest.parquet"
-        manifest = read_table(manifest_path, MANIFEST)
-        self.frames = {row["filestem"]: WorkingFrame.from_row(row) for row in manifest.to_dict("records")}
         ref = self.reference.filestem
         truth = _truth_by_image(self.truth_path, [ref]).get(ref)
         if truth is None or ref not in self.frames:
@@ -238,6 +262,27 @@ class RegisterStage(Stage[RegisterParams]):
             self.truth_path = None
             return
         self.reference_truth = {s: self.frames[ref].to_working(v) for s, v in truth.items()}
+        self.identity = self._landmark_identity()
+
+    def _landmark_identity(self) -> dict[str, np.ndarray]:
+        """Atlas points (contour parameters) of the landmarks in use: the template's when there is one.
+
+        See ``denseseg.evaluation.correspondence.template_identity``; without a
+        template (or without the truth of its images) the reference's own.
+        """
+        stems = sorted({stem for stem, _, _ in self._template_sets if stem in self.frames})
+        truth = _truth_by_image(self.truth_path, stems) if stems else {}
+        identity = {}
+        for s, ref_truth in self.reference_truth.items():
+            if s not in self.reference_landmarks:
+                continue
+            registered = [
+                (lms[s], valid[s], self.frames[stem].to_working(truth[stem][s]))
+                for stem, lms, valid in self._template_sets
+                if s in lms and s in truth.get(stem, {})
+            ]
+            identity[s] = template_identity(self.reference_landmarks[s], ref_truth, registered)
+        return identity
 
     def shards(self):
         return self._shards
@@ -256,10 +301,10 @@ class RegisterStage(Stage[RegisterParams]):
         inside_err: list[np.ndarray] = []
         on_edge = 0
         uncut_err: list[np.ndarray] = []
+        reference_err: list[np.ndarray] = []
         for stem in sorted(contours):
-            results, problems = register_image(
-                self.reference, contours[stem], self.reg_params, borders[stem], masks[stem].shape[1:]
-            )
+            view = self._view(stem, masks[stem].shape[1:])  # the radiograph inside any letterbox padding
+            results, problems = register_image(self.reference, contours[stem], self.reg_params, borders[stem], view)
             upstream = {r.split(":", 1)[0]: r.split(":", 1)[1].strip() for r in self.upstream.get(stem, [])}
             image_reasons, rows = [], []
             for s in self.structures:
@@ -284,7 +329,7 @@ class RegisterStage(Stage[RegisterParams]):
             for s, res in results.items():
                 n = len(res.landmarks)
                 on_edge += int((~evidence_mask(res.landmarks, contours[stem][s], borders[stem].get(s),
-                                               masks[stem].shape[1:], 0.5)).sum())
+                                               view, 0.5)).sum())
                 lm_parts.append(pd.DataFrame({
                     "filestem": stem, "structure": s, "index": np.arange(n, dtype=np.int16),
                     "x": res.landmarks[:, 0].astype(np.float32), "y": res.landmarks[:, 1].astype(np.float32),
@@ -292,16 +337,17 @@ class RegisterStage(Stage[RegisterParams]):
                 if self.reference_truth is not None and stem in truth and stem in self.frames and s in truth[stem] \
                         and s in self.reference_truth:
                     target = self.frames[stem].to_working(truth[stem][s])
-                    ref_frame = self.frames[self.reference.filestem]
-                    frame = self.frames[stem]
                     ref_lm = self.reference_landmarks[s]
-                    ref_shape, shape = (ref_frame.height, ref_frame.width), (frame.height, frame.width)
+                    ref_shape, shape = self._view(self.reference.filestem), view
+                    identity = self.identity.get(s)
                     err, left_out = scored_errors(ref_lm, self.reference_truth[s], res.landmarks, target,
-                                                  ref_shape, shape)
+                                                  ref_shape, shape, identity=identity)
                     errors[s].append(err)
                     unscored += left_out
+                    reference_err.append(scored_errors(ref_lm, self.reference_truth[s], res.landmarks, target,
+                                                       ref_shape, shape)[0])
                     # the same landmarks, flagged: away from both images' edges; bone whole in both images
-                    truth_pts = true_positions(ref_lm, self.reference_truth[s], target)
+                    truth_pts = true_positions(ref_lm, self.reference_truth[s], target, identity)
                     keep = inside_image(ref_lm, ref_shape) & inside_image(truth_pts, shape)
                     margin = self.params.inside_margin_px
                     inner = inside_image(ref_lm, ref_shape, margin) & inside_image(truth_pts, shape, margin)
@@ -317,6 +363,7 @@ class RegisterStage(Stage[RegisterParams]):
             "inside_errors": inside_err,
             "on_edge": on_edge,
             "uncut_errors": uncut_err,
+            "reference_errors": reference_err,
             "unscored": unscored,
             "images": len(contours),
             "seconds": time.perf_counter() - started,
@@ -375,10 +422,16 @@ class RegisterStage(Stage[RegisterParams]):
                 metrics.update({f"{k}_{name}": part[k] for k in ("median_px", "mean_px", "p95_px")})
                 metrics[f"landmarks_{name}"] = part["n"]
             metrics["inside_margin_px"] = self.params.inside_margin_px
+            metrics["identity"] = (
+                "template: mean atlas point of the registered reference landmarks it averages"
+                if self._template_sets else "reference: the reference landmarks' atlas points")
+            part = summarise(np.concatenate([e for r in results for e in r["reference_errors"]] or [np.zeros(0)]))
+            metrics["reference_identity"] = {k: part[k] for k in ("median_px", "mean_px", "p95_px")}
         else:
             metrics.update({"median_px": None, "mean_px": None, "p95_px": None, "max_px": None, "groups": None})
             for name in ("inside", "uncut"):
                 metrics.update({f"{k}_{name}": None for k in ("median_px", "mean_px", "p95_px")})
+            metrics.update({"identity": None, "reference_identity": None})
         metrics = json_ready(metrics)  # missing figures are null in the file and the UI alike
         write_json_atomic(self.path(self.config.paths["metrics"]) / "registration.json", metrics)
         tables = {"qc_failures": qc[~qc["passed"]].reset_index(drop=True)}

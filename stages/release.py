@@ -77,8 +77,9 @@ def _datasheet(p: ReleaseParams, counts: dict, qc_info: dict, synthetic: bool) -
     )
     acc = qc_info.get("accuracy")
     acc_line = (
-        f"- Landmark error against the phantom's true atlas points: median {acc['median_px']:.3f} px, "
-        f"mean {acc['mean_px']:.3f} px, p95 {acc['p95_px']:.3f} px (working pixels).\n" if acc else ""
+        f"- Landmark error against the phantom's true atlas points (each template landmark's own): median "
+        f"{acc['median_px']:.3f} px, mean {acc['mean_px']:.3f} px, p95 {acc['p95_px']:.3f} px (working pixels).\n"
+        if acc else ""
     )
     split_lines = "".join(
         f"| {part} | {counts['split'][part]['images']} | {counts['split'][part]['patients']} |\n"
@@ -97,8 +98,8 @@ the working resolution ({counts['height']} x {counts['width']}, H x W); right ha
 ## Provenance
 - Source images: {source}
 - Landmarks: the reference's outlines ({qc_info.get('reference', 'see qc.parquet')}) sampled uniformly by arc
-  length, carried per bone by pre-alignment (image pose from bone centroids, ICP, affine CPD) and
-  non-rigid coherent point drift, and snapped to each image's mask outline.
+  length, averaged into a group-wise template, carried per bone by pre-alignment (image pose from bone
+  centroids, affine CPD) and non-rigid coherent point drift, and snapped to each image's mask outline.
 - Every table and file is listed with its sha256 in `SHA256SUMS`; regenerating the release from the same
   inputs and parameters gives the same checksums.
 

@@ -99,6 +99,20 @@ class WorkingFrame:
         )
         return np.asarray(out, dtype=np.float32)
 
+    def view_box(self) -> tuple[float, float, float, float]:
+        """(top, left, bottom, right) pixel edges of the working pixels that show the radiograph.
+
+        Why: with letterbox padding a bone cut by the radiograph's edge ends at this
+        box, not at the working frame's edge. Taken from the resampled footprint
+        (``warp_mask`` of the whole original), the very pixels an image or mask can
+        occupy, so an outline cut there runs exactly along the box.
+        """
+        footprint = self.warp_mask(np.ones((self.orig_height, self.orig_width), dtype=bool))
+        rows, cols = np.flatnonzero(footprint.any(1)), np.flatnonzero(footprint.any(0))
+        if not len(rows):
+            return (-0.5, -0.5, self.height - 0.5, self.width - 0.5)
+        return (rows[0] - 0.5, cols[0] - 0.5, rows[-1] + 0.5, cols[-1] + 0.5)
+
     def warp_mask(self, mask: np.ndarray) -> np.ndarray:
         """Resample a boolean original-resolution mask to the working frame (area fraction >= 0.5)."""
         return self.warp_image(mask.astype(np.float32)) >= 0.5

@@ -28,6 +28,8 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
+from denseseg.shape.view_box import on_box_edge
+
 
 class DegenerateContour(ValueError):
     """A mask without a usable outline; the message is the reason for a reject row."""
@@ -102,15 +104,15 @@ def outline(mask: np.ndarray, min_pixels: int = 10, min_thickness: float = 1.5) 
     return canonical_order(points)
 
 
-def border_flags(points: np.ndarray, shape: tuple[int, int], tol: float = 0.25) -> np.ndarray:
+def border_flags(points: np.ndarray, view, tol: float = 0.25) -> np.ndarray:
     """True for outline points on the image's edge (where the field of view cut the bone).
 
-    The outline of a mask touching the edge runs along x = -0.5, x = W - 0.5,
-    y = -0.5 or y = H - 0.5; those points are the frame's, not the bone's.
+    ``view``: the (height, width) of the frame or the (top, left, bottom, right)
+    box that shows the radiograph (``WorkingFrame.view_box``; see
+    ``denseseg.shape.view_box``). The outline of a mask cut there runs along the
+    box's pixel edges; those points are the frame's, not the bone's.
     """
-    height, width = shape
-    x, y = points[:, 0], points[:, 1]
-    return (x <= -0.5 + tol) | (x >= width - 0.5 - tol) | (y <= -0.5 + tol) | (y >= height - 0.5 - tol)
+    return on_box_edge(points, view, tol)
 
 
 def allocate_points(perimeters: Mapping[str, float], total: int, minimum: int = 8) -> dict[str, int]:

@@ -38,3 +38,15 @@ def test_wrong_image_shape_and_sizes_raise():
         frame.warp_image(np.zeros((9, 10)))
     with pytest.raises(ValueError, match="positive"):
         WorkingFrame.fit(0, 10, 8, 8, False)
+
+
+def test_view_box_is_the_letterboxed_radiograph():
+    """A wide radiograph in a tall frame: padding above and below; the box holds exactly the image's pixels."""
+    frame = WorkingFrame.fit(300, 400, 384, 224, False)  # scale 0.56, 168 rows of image, 108 rows of padding each
+    top, left, bottom, right = frame.view_box()
+    footprint = frame.warp_image(np.ones((300, 400), np.float32)) >= 0.5
+    rows = np.flatnonzero(footprint.any(1))
+    assert (top, bottom) == (rows[0] - 0.5, rows[-1] + 0.5) and (left, right) == (-0.5, 223.5)
+    assert top == pytest.approx(frame.pad_top - 0.5, abs=1.0) and bottom - top == pytest.approx(300 * frame.scale, abs=1)
+    whole = WorkingFrame.fit(384, 224, 384, 224, True)
+    assert whole.view_box() == (-0.5, -0.5, 383.5, 223.5)

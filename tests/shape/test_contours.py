@@ -78,3 +78,19 @@ def test_border_flags_mark_the_edge_cut():
     assert flags.any() and not flags.all()
     assert np.allclose(pts[flags, 1], 59.5, atol=0.25)
     assert not border_flags(outline(disk()), (80, 90)).any()
+
+
+def test_border_flags_follow_the_radiograph_inside_letterbox_padding():
+    """A bone cut by the radiograph's bottom edge, with padding below: only the view box sees the cut."""
+    from denseseg.preprocessing.working_frame import WorkingFrame
+    from denseseg.shape.contours import border_flags
+
+    frame = WorkingFrame.fit(300, 400, 384, 224, False)
+    top, left, bottom, right = frame.view_box()
+    footprint = frame.warp_mask(np.ones((300, 400), bool))
+    yy, xx = np.mgrid[:384, :224]
+    bone = (np.abs(xx - 112) < 15) & (yy > bottom - 40)  # a shaft running out of the picture
+    pts = outline(bone & footprint)
+    flags = border_flags(pts, frame.view_box())
+    assert flags.any() and np.allclose(pts[flags, 1], bottom, atol=0.25)
+    assert not border_flags(pts, (384, 224)).any()  # the frame's edge is far below: the cut would pass as bone

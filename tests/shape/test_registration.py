@@ -164,3 +164,39 @@ def test_inverse_consistency_keeps_accuracy_and_is_deterministic(images):
     errors = np.concatenate(errors)
     assert np.median(errors) < 1.0
     assert np.percentile(errors, 95) < 3.0
+
+
+def test_groupwise_template_hands_back_what_it_averaged():
+    from denseseg.shape.registration import groupwise_template
+
+    t = np.linspace(0, 2 * np.pi, 150, endpoint=False)
+    shape = np.column_stack([30 + 12 * np.cos(t), 40 + 7 * np.sin(t) + 1.5 * np.cos(3 * t)])
+    ref = make_reference("r", {"a": shape}, {"a": 24})
+    images = [({"a": shape + [0.3 * k, -0.2 * k]}, None, None) for k in range(4)]
+    images.insert(2, ({}, None, None))  # an image without the bone averages nothing
+    averaged: list = []
+    template, info = groupwise_template(ref, images, RegistrationParams(global_prealign=False), iterations=1,
+                                        collect=averaged)
+    assert [i for i, _, _ in averaged] == [0, 1, 3, 4] and info["images"] == 4
+    for i, lms, valid in averaged:
+        assert lms["a"].shape == (24, 2) and valid["a"].all()
+        assert np.abs(lms["a"] - (ref.landmarks["a"] + images[i][0]["a"][0] - shape[0])).max() < 0.5
+    mean = np.mean([lms["a"] for _, lms, _ in averaged], axis=0)
+    assert np.abs(template.landmarks["a"] - mean).max() < 0.5  # the template is their (Procrustes) mean
+
+
+def test_affine_prealignment_starts_from_the_image_pose():
+    """An ellipse turned with its image: the pose says how; an ICP from scratch would follow the ellipse's axes."""
+    from denseseg.shape.registration import prealign
+    from denseseg.shape.umeyama import Similarity
+
+    t = np.linspace(0, 2 * np.pi, 120, endpoint=False)
+    ellipse = np.column_stack([10 * np.cos(t), 6 * np.sin(t)])
+    angle = np.deg2rad(20.0)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    pose = Similarity(rot, 1.5, np.array([40.0, 30.0]))
+    fixed = pose.apply(ellipse)
+    fitted = prealign(fixed, ellipse, "affine", init=pose)
+    assert np.abs(fitted.apply(ellipse) - fixed).max() < 0.05  # point by point, not just on the outline
+    with pytest.raises(ValueError, match="unknown pre-alignment"):
+        prealign(fixed, ellipse, "spline", init=pose)

@@ -56,6 +56,9 @@ def test_register_outputs_qc_and_accuracy(project):
     assert metrics["landmarks_inside"] <= metrics["landmarks_scored"] and metrics["landmarks_on_edge"] >= 0
     assert metrics["landmarks_uncut"] <= metrics["landmarks_scored"]
     assert metrics["median_px_inside"] < 1.0 and metrics["median_px_uncut"] < 1.0
+    assert metrics["identity"].startswith("template")  # scored at the template landmarks' own atlas points
+    assert set(metrics["reference_identity"]) == {"median_px", "mean_px", "p95_px"}
+    assert metrics["reference_identity"]["median_px"] < 1.5
     assert set(report.rejects.filestem) == {"img-90", "img-91"}
 
 
@@ -70,3 +73,18 @@ def test_missing_contours_is_a_stage_error(tmp_path):
     make_project(tmp_path, n_images=1, bad=False)
     with pytest.raises(StageError, match="no contour shards"):
         build_stage("register", tmp_path).run_serial()
+
+
+def test_contours_need_the_ingest_frames(tmp_path):
+    """The frames say where the radiograph sits in the working image; without them cuts cannot be told apart."""
+    from denseseg.io.tables import MANIFEST, write_table
+
+    make_project(tmp_path, n_images=2, bad=False)
+    manifest = tmp_path / "data/interim/ingest/manifest.parquet"
+    rows = read_table(manifest, MANIFEST)
+    write_table(rows[rows.filestem != "img-01"].reset_index(drop=True), manifest, MANIFEST)
+    with pytest.raises(StageError, match="img-01 is not in the ingest manifest"):
+        build_stage("contours", tmp_path).run_serial()
+    manifest.unlink()
+    with pytest.raises(StageError, match="manifest.parquet: missing"):
+        build_stage("contours", tmp_path).run_serial()
