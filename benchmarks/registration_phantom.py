@@ -15,10 +15,14 @@ Printed figures (the last line is one JSON object), as in ``registration.json``:
 - ``reference_identity_median_px`` (and mean, p95): the same landmarks scored at the
   reference's atlas points;
 - ``median_px_uncut``: bones whole in both images; ``groups``: median per group;
-- ``images_in``, ``images_passed``: QC counts; ``seconds``: the register stage's wall time.
+- ``images_in``, ``images_passed``: QC counts; ``seconds``: the register stage's wall time;
+- with ``--held-out``: ``held_out_median_px`` (and mean, p95, ``held_out_reference_identity_median_px``):
+  two-fold cross-fitting, the template and its landmarks' atlas points made from the
+  complete images of one half and scored on the passed images of the other, so no
+  image both defines a landmark and scores it.
 
 Usage: python benchmarks/registration_phantom.py [--patients 60] [--height 384] [--width 224]
-       [--workdir DIR (kept; default a temporary folder)] [--set register.key=value ...]
+       [--workdir DIR (kept; default a temporary folder)] [--set register.key=value ...] [--held-out]
 """
 
 from __future__ import annotations
@@ -34,10 +38,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
+from denseseg.evaluation.correspondence import scored_errors, summarise, template_identity  # noqa: E402
 from denseseg.io.mask_store import mask_rows, write_mask_shard  # noqa: E402
-from denseseg.io.tables import MANIFEST, TRUTH_CONTOURS, read_table  # noqa: E402
+from denseseg.io.tables import MANIFEST, QC, TRUTH_CONTOURS, read_table  # noqa: E402
 from denseseg.preprocessing.working_frame import WorkingFrame  # noqa: E402
+from denseseg.shape.registration import groupwise_template, register_image  # noqa: E402
 from stages.config import build_stage  # noqa: E402
+from stages.contours import read_contour_shard  # noqa: E402
 from stages.propagate import STRUCTURES, truth_masks  # noqa: E402
 
 
@@ -63,6 +72,55 @@ def write_truth_masks(root: Path, shard_size: int = 16) -> int:
     return count
 
 
+def held_out(root: Path, overrides: list[str], seed: int = 0) -> dict:
+    """Two-fold cross-fitted error (see the module docstring), with the stage's reference and params."""
+    stage = build_stage("register", root, [*overrides, "register.template_iterations=0"])
+    stage.prepare()  # the medoid reference, its truth, the frames and the registration params
+    structures = stage.structures
+    contours, borders = {}, {}
+    for shard in sorted((root / "data/interim/contours").glob("shard-*.parquet")):
+        c, b = read_contour_shard(shard, structures, with_border=True)
+        contours.update(c)
+        borders.update(b)
+    qc = read_table(root / "data/processed/qc.parquet", QC)
+    passed = sorted(set(qc.loc[qc["image_passed"], "filestem"]))
+    truth_rows = read_table(root / "data/truth/contours.parquet", TRUTH_CONTOURS)
+    truth = {
+        stem: {s: stage.frames[stem].to_working(g.sort_values("point")[["x", "y"]].to_numpy(np.float64))
+               for s, g in rows.groupby("structure")}
+        for stem, rows in truth_rows.groupby("filestem") if stem in stage.frames
+    }
+    views = {stem: stage.frames[stem].view_box() for stem in contours if stem in stage.frames}
+    ref = stage.reference
+    complete = [k for k in sorted(contours) if k != ref.filestem and all(s in contours[k] for s in structures)]
+    order = np.random.default_rng(seed).permutation(len(complete))
+    halves = [sorted(complete[i] for i in order[f::2]) for f in (0, 1)]
+    ours, theirs = [], []
+    for fold in (0, 1):
+        build = halves[fold]
+        averaged: list = []
+        template, _ = groupwise_template(ref, [(contours[k], borders[k], views[k]) for k in build],
+                                         stage.reg_params, iterations=1, collect=averaged)
+        identity = {s: template_identity(stage.reference_landmarks[s], stage.reference_truth[s],
+                                         [(lms[s], valid[s], truth[build[i]][s]) for i, lms, valid in averaged
+                                          if s in lms]) for s in structures}
+        for stem in (k for k in passed if k not in build and k != ref.filestem):
+            results, _ = register_image(template, contours[stem], stage.reg_params, borders[stem], views[stem])
+            for s, res in results.items():
+                args = (stage.reference_landmarks[s], stage.reference_truth[s], res.landmarks, truth[stem][s],
+                        views[ref.filestem], views[stem])
+                ours.append(scored_errors(*args, identity=identity[s])[0])
+                theirs.append(scored_errors(*args)[0])
+    ours, theirs = summarise(np.concatenate(ours)), summarise(np.concatenate(theirs))
+    return {
+        "held_out_median_px": round(ours["median_px"], 3),
+        "held_out_mean_px": round(ours["mean_px"], 3),
+        "held_out_p95_px": round(ours["p95_px"], 3),
+        "held_out_reference_identity_median_px": round(theirs["median_px"], 3),
+        "held_out_template_images": [len(h) for h in halves],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=60)
@@ -71,6 +129,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="scratch project (kept); default: a temp folder")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra params.yaml override, e.g. register.lam=8")
+    parser.add_argument("--held-out", action="store_true", help="also the two-fold cross-fitted error")
     args = parser.parse_args()
 
     scratch = args.workdir or Path(tempfile.mkdtemp(prefix="denseseg-regbench-"))
@@ -89,6 +148,7 @@ def main() -> None:
         started = time.perf_counter()
         metrics = build_stage("register", scratch, overrides).run_serial().metrics
         seconds = time.perf_counter() - started
+        extra = held_out(scratch, overrides) if args.held_out else {}
     finally:
         if args.workdir is None:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -107,6 +167,7 @@ def main() -> None:
         "height": args.height,
         "width": args.width,
         "seconds": round(seconds, 1),
+        **extra,
     }
     print(f"registration on the phantom, true masks, {args.height}x{args.width}: "
           f"{out['images_passed']} of {out['images_in']} images passed QC")
@@ -114,6 +175,9 @@ def main() -> None:
           f"p95 {out['p95_px']} px; per group {out['groups']}")
     print(f"  vs the reference's atlas points: median {out['reference_identity_median_px']} px, "
           f"mean {out['reference_identity_mean_px']} px, p95 {out['reference_identity_p95_px']} px")
+    if extra:
+        print(f"  held out (template from one half, scored on the other): median {out['held_out_median_px']} px, "
+              f"mean {out['held_out_mean_px']} px; at the reference's points {extra['held_out_reference_identity_median_px']} px")
     print(json.dumps(out, sort_keys=True))
 
 

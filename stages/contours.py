@@ -30,9 +30,13 @@ class ContoursParams(StageParams):
     min_points_per_bone: int = Field(8, ge=3)
     min_pixels: int = Field(10, ge=1, description="smaller masks are degenerate")
     min_thickness_px: float = Field(1.5, ge=0, description="2*area/perimeter below this is a line")
+    edge_tol_px: float = Field(
+        2.5, ge=0, description="outline points this close to the radiograph's edge are the cut (predicted masks "
+        "often stop a pixel or two short of it)")
 
 
-def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, view) -> pd.DataFrame:
+def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, view, edge_tol: float = 0.25
+                  ) -> pd.DataFrame:
     """The CONTOURS rows of one image; ``view``: its (height, width) or the box showing the radiograph."""
     parts = []
     for s in structures:
@@ -46,7 +50,7 @@ def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, vi
                         "point": np.arange(len(pts), dtype=np.int32),
                         "x": pts[:, 0].astype(np.float32),
                         "y": pts[:, 1].astype(np.float32),
-                        "border": border_flags(pts, view),
+                        "border": border_flags(pts, view, edge_tol),
                     }
                 )
             )
@@ -115,7 +119,8 @@ class ContoursStage(Stage[ContoursParams]):
             if stem not in self.frames:
                 raise StageError(f"{shard}: image {stem} is not in the ingest manifest; masks and ingest disagree")
             # cut bones end at the radiograph's edge, inside any letterbox padding
-            frames.append(contour_frame(stem, contours, self.structures, self.frames[stem].view_box()))
+            frames.append(contour_frame(stem, contours, self.structures, self.frames[stem].view_box(),
+                                        self.params.edge_tol_px))
             points += sum(len(v) for v in contours.values())
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
         write_table(table, self.staging / shard.name, CONTOURS)

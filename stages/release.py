@@ -122,8 +122,8 @@ Splits are patient-level: no patient appears in two splits.
   the landmarks. QC by Dice catches gross failures, not small border shifts.
 - Correspondence comes from registration of outlines: along smooth, featureless stretches of a border a
   landmark can slide tangentially; young, round ossification centres have little shape to register.
-- Long bones (radius, ulna, often metacarpals) leave the field of view: landmarks of the reference that
-  fall outside an image are snapped to the image edge and are not anatomical points there.
+- Long bones (radius, ulna, often metacarpals) leave the field of view: landmarks that fall outside an
+  image are laid evenly along the image edge where the bone is cut; they are not anatomical points there.
 - Images without all 17 bones (young children whose carpals have not ossified) are not released.
 - Masks and landmarks are at the working resolution, not the original one.
 

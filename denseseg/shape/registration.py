@@ -65,6 +65,14 @@ edges instead, letterboxed cut bones passed as whole and were fitted as such
 figures quoted above for the inverse consistency and the template were measured
 before that fix, on masks that ran into the padding; they compare variants.
 
+Landmarks without evidence: template landmarks that a cut bone carries out of view
+(or that snap onto the cut) are laid evenly, in order, along the cut edge
+(``spread_off_view``), and landmarks that snapped onto one outline point are parted
+(``separate_coincident``): piled up, they gave polygons with repeated vertices, which
+have no uv map (the demo's uvmaps stage rejected 69 of 646 structures before, none
+after). Contour points within ``contours.edge_tol_px`` (2.5 px) of the radiograph's
+edge count as the cut, since predicted masks often stop a pixel or two short of it.
+
 Limits: on a bone cut by the image edge (radius and ulna always, metacarpals
 often) the position along the shaft is observed only at the visible end; the
 bone's own length scale is not observed at all, so landmarks along a straight shaft
@@ -246,7 +254,111 @@ def register_bone(
     if params.inverse_weight > 0:
         snapped = _inverse_consistent(snapped, sim.apply(ref_landmarks), ref_outline, outline, sim, params, cut,
                                       border, shape)
-    return BoneResult(snapped, chamfer(field.moved, fixed), sim.scale)
+    if border is not None and np.any(border) and shape is not None:
+        off = ~inside_box(carried, shape, 0.0) | ~evidence_mask(snapped, outline, border, None, 0.0)
+        snapped = spread_off_view(snapped, off, outline, border)
+    return BoneResult(separate_coincident(snapped, outline), chamfer(field.moved, fixed), sim.scale)
+
+
+def separate_coincident(landmarks: np.ndarray, outline: np.ndarray, min_gap: float = 0.05) -> np.ndarray:
+    """Part consecutive landmarks that snapped onto the same outline point (arc-length gap < ``min_gap`` px).
+
+    Why: two carried landmarks can project onto one vertex of the outline (a corner,
+    the tip of a mask that stops short); a landmark polygon with a repeated vertex
+    has no uv map. Each such group is laid evenly, in landmark order, between the
+    midpoints to its neighbours, so no landmark moves more than half a spacing.
+    """
+    n = len(landmarks)
+    if n < 3:
+        return landmarks
+    length = _arclength(outline)[-1]
+    s = outline_parameter(landmarks, outline)
+    step = np.mod(np.roll(s, -1) - s + 0.5 * length, length) - 0.5 * length  # to the next landmark, signed
+    same = np.abs(step) < min_gap
+    if not same.any() or same.all():
+        return _nudge_apart(landmarks, outline, min_gap)
+    out = landmarks.copy()
+    first = int(np.flatnonzero(~same)[0]) + 1  # a group never wraps past this start
+    k = 0
+    while k < n:
+        i = (first + k) % n
+        if not same[i]:
+            k += 1
+            continue
+        group = [i]
+        while same[group[-1]]:
+            group.append((group[-1] + 1) % n)
+        k += len(group)
+        before = s[(group[0] - 1) % n]
+        after = s[(group[-1] + 1) % n]
+        lo = 0.5 * np.mod(before - s[group[0]] + 0.5 * length, length) - 0.25 * length  # half-way back (<= 0)
+        hi = 0.5 * np.mod(after - s[group[0]] + 0.5 * length, length) - 0.25 * length  # half-way on (>= 0)
+        if hi - lo < min_gap * len(group):
+            continue
+        placed = s[group[0]] + lo + (hi - lo) * (np.arange(len(group)) + 0.5) / len(group)
+        out[group] = point_at_parameter(placed, outline)
+    return _nudge_apart(out, outline, min_gap)
+
+
+def _nudge_apart(landmarks: np.ndarray, outline: np.ndarray, min_gap: float) -> np.ndarray:
+    """Last resort for landmarks that coincide without being neighbours (the fit folded their order):
+    each one closer than ``min_gap`` to the one before it along the outline moves on to ``min_gap``."""
+    s = outline_parameter(landmarks, outline)
+    order = np.argsort(s, kind="stable")
+    ss = s[order]
+    if len(ss) < 2 or np.diff(ss).min() >= min_gap:
+        return landmarks
+    for k in range(1, len(ss)):
+        if ss[k] - ss[k - 1] < min_gap:
+            ss[k] = ss[k - 1] + min_gap
+    out = landmarks.copy()
+    moved = ss != s[order]
+    out[order[moved]] = point_at_parameter(ss[moved], outline)
+    return out
+
+
+def spread_off_view(landmarks: np.ndarray, off: np.ndarray, outline: np.ndarray, border: np.ndarray) -> np.ndarray:
+    """Lay the landmarks that the registration carried out of view evenly, in order, along the cut.
+
+    Why: snapped to the nearest outline point, the landmarks of a shaft's hidden
+    part pile up on the corners of the cut (a polygon with repeated vertices: no uv
+    map, a folded QC polygon). ``off``: carried out of view, or snapped onto the cut.
+    Each run of consecutive off-view landmarks takes the
+    stretch of image edge (``border`` points of the outline) between its in-view
+    neighbours, spaced evenly and in landmark order; they stay unscored and are
+    counted as landmarks without evidence. Runs without an in-view neighbour on
+    each side, or without edge points between them, are left as they are.
+    """
+    off = np.asarray(off, dtype=bool)
+    n = len(landmarks)
+    if not off.any() or off.all():
+        return landmarks
+    out = landmarks.copy()
+    cum = _arclength(outline)
+    length = cum[-1]
+    edge_s = cum[:-1][np.asarray(border, dtype=bool)]
+    s = outline_parameter(landmarks, outline)
+    first = int(np.flatnonzero(~off)[0])  # start scanning at an in-view landmark so runs do not wrap
+    k = 1
+    while k <= n:
+        i = (first + k) % n
+        if not off[i]:
+            k += 1
+            continue
+        run = []
+        while off[(first + k) % n]:
+            run.append((first + k) % n)
+            k += 1
+        s_prev, s_next = s[(run[0] - 1) % n], s[(run[-1] + 1) % n]
+        span = np.mod(s_next - s_prev, length)
+        rel = np.mod(edge_s - s_prev, length)
+        inside = rel[(rel > 0) & (rel < span)]
+        if len(inside):
+            lo, hi = inside.min(), inside.max()
+            m = len(run)
+            placed = s_prev + lo + (hi - lo) * (np.arange(m) + 0.5) / m
+            out[run] = point_at_parameter(placed, outline)
+    return out
 
 
 def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, params, cut, border, shape):

@@ -200,3 +200,57 @@ def test_affine_prealignment_starts_from_the_image_pose():
     assert np.abs(fitted.apply(ellipse) - fixed).max() < 0.05  # point by point, not just on the outline
     with pytest.raises(ValueError, match="unknown pre-alignment"):
         prealign(fixed, ellipse, "spline", init=pose)
+
+
+def test_landmarks_carried_out_of_view_line_the_cut_in_order():
+    """A shaft leaving the picture: hidden landmarks spread along the cut instead of piling on its corners."""
+    from denseseg.shape.contours import border_flags, image_contours
+    from denseseg.shape.registration import register_bone, spread_off_view
+    from denseseg.shape.umeyama import Similarity
+
+    yy, xx = np.mgrid[:120, :60]
+    whole = ((xx - 30) / 9.0) ** 2 + ((yy - 60) / 50.0) ** 2 <= 1.0  # a long bone, fully in view
+    ref_outline = image_contours(whole[None], ["a"], total_points=300)[0]["a"]
+    ref = make_reference("r", {"a": ref_outline}, {"a": 60}, {"a": border_flags(ref_outline, (120, 60))}, (120, 60))
+    view = (-0.5, -0.5, 79.5, 59.5)  # the radiograph ends at row 79 (letterbox padding below)
+    cut = whole.copy()
+    cut[80:] = False
+    outline = image_contours(cut[None], ["a"], total_points=300)[0]["a"]
+    border = border_flags(outline, view)
+    assert border.any()
+    pose = Similarity.identity()  # the image-level pose (a cut bone keeps it)
+    res = register_bone(ref.outlines["a"], ref.landmarks["a"], outline, RegistrationParams(), pose,
+                        ref.borders["a"], border, (120, 60), view)
+    lms = res.landmarks
+    gaps = np.linalg.norm(lms - np.roll(lms, -1, axis=0), axis=1)
+    assert gaps.min() > 0.2  # no two landmarks coincide
+    on_cut = np.abs(lms[:, 1] - 79.5) < 0.3
+    assert on_cut.sum() >= 5
+    cut_x = lms[on_cut, 0]
+    assert np.all(np.diff(cut_x[np.argsort(np.flatnonzero(on_cut))]) != 0)
+    # the helper alone: an off-view run between two in-view neighbours is spread evenly along the edge
+    square = np.array([[0.0, 0.0], [0.0, 10.0], [10.0, 10.0], [10.0, 0.0]])
+    dense = np.vstack([np.linspace(square[i], square[(i + 1) % 4], 10, endpoint=False) for i in range(4)])
+    edge = dense[:, 1] == 10.0  # the bottom side is the cut
+    lm = np.array([[0.0, 5.0], [0.0, 10.0], [0.0, 10.0], [10.0, 5.0], [5.0, 0.0]])  # two piled on a corner
+    spread = spread_off_view(lm, np.array([False, True, True, False, False]), dense, edge)
+    assert np.allclose(spread[[0, 3, 4]], lm[[0, 3, 4]])
+    assert np.allclose(spread[1:3, 1], 10.0) and spread[1, 0] < spread[2, 0]
+
+
+def test_coincident_landmarks_are_parted_in_order():
+    from denseseg.shape.registration import outline_parameter, separate_coincident
+
+    square = np.array([[0.0, 0.0], [0.0, 10.0], [10.0, 10.0], [10.0, 0.0]])
+    dense = np.vstack([np.linspace(square[i], square[(i + 1) % 4], 20, endpoint=False) for i in range(4)])
+    lm = np.array([[0.0, 2.0], [0.0, 6.0], [0.0, 6.0], [0.0, 6.0], [4.0, 10.0], [10.0, 5.0], [5.0, 0.0], [0.0, 2.0]])
+    parted = separate_coincident(lm, dense)
+    assert np.allclose(parted[[4, 5, 6]], lm[[4, 5, 6]])  # the rest stays
+    s = outline_parameter(parted, dense)
+    assert np.all(np.diff(s[:5]) > 0.5)  # 2 < three parted ones < 14 (the next landmark), in order
+    assert np.abs(s[1:4] - 6.0).max() <= 4.0 + 1e-9  # within half the gaps to the neighbours
+    assert np.linalg.norm(parted[7] - parted[0]) > 0.5  # the pair across the start is parted too
+    assert np.array_equal(separate_coincident(lm[:3][[0, 1]], dense), lm[:3][[0, 1]])  # too few to part
+    folded = np.array([[0.0, 2.0], [4.0, 10.0], [0.0, 3.0], [4.0, 10.0], [10.0, 5.0]])  # 1 and 3 meet, 2 between
+    apart = separate_coincident(folded, dense)
+    assert np.linalg.norm(apart[1] - apart[3]) >= 0.05 - 1e-9 and np.allclose(apart[[0, 2, 4]], folded[[0, 2, 4]])
