@@ -177,7 +177,8 @@ def main() -> None:
           f"mean {out['reference_identity_mean_px']} px, p95 {out['reference_identity_p95_px']} px")
     if extra:
         print(f"  held out (template from one half, scored on the other): median {out['held_out_median_px']} px, "
-              f"mean {out['held_out_mean_px']} px; at the reference's points {extra['held_out_reference_identity_median_px']} px")
+              f"mean {out['held_out_mean_px']} px; at the reference's points "
+              f"{out['held_out_reference_identity_median_px']} px")
     print(json.dumps(out, sort_keys=True))
 
 

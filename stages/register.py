@@ -22,9 +22,9 @@ see ``denseseg.shape.registration``). Outputs:
   template, the template landmark's own (the mean atlas point of the registered
   reference landmarks it averages, ``template_identity``); ``reference_identity``
   scores the same landmarks at the reference's atlas points, which adds the
-  template's shift from the reference to every image. Only landmarks with anatomy at both ends are scored
-  (see ``denseseg.evaluation.correspondence``); ``landmarks_unscored`` counts the
-  others. Two subsets of the same landmarks qualify the headline (which stays
+  template's shift from the reference to every image. Only landmarks with anatomy
+  at both ends are scored (see ``denseseg.evaluation.correspondence``);
+  ``landmarks_unscored`` counts the others. Two subsets of the same landmarks qualify the headline (which stays
   over all scored landmarks): ``*_px_inside`` (true point at least
   ``inside_margin_px`` from the edges of both images: away from the cuts, where
   the image shows the anatomy around the point) and ``*_px_uncut`` (bones whole in
@@ -128,7 +128,8 @@ class RegisterStage(Stage[RegisterParams]):
             raise StageError(f"{self.contour_dir}: no contour shards; did the contours stage run?")
         p = self.params
         self.reg_params = RegistrationParams(
-            global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, w_cut=p.w_cut, edge_margin_px=p.edge_margin_px, max_iter=p.max_iter, tol=p.tol,
+            global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, w_cut=p.w_cut,
+            edge_margin_px=p.edge_margin_px, max_iter=p.max_iter, tol=p.tol,
             max_points=p.max_points, max_fixed_points=p.max_fixed_points, low_rank=p.low_rank,
             inverse_weight=p.inverse_weight,
         )
