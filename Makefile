@@ -47,8 +47,14 @@ prefect-server:
 	  echo "Prefect UI: http://127.0.0.1:$(PREFECT_PORT)  (server log: .prefect/server.log)"; \
 	fi
 
+# The JSRT landmarks sit beside the project when the workplace has them; never committed.
+SHARED_JSRT ?= ../shared/data/jsrt-landmarks/landmarks.csv
+
 # dvc.yaml runs `python -m pipelines ...`: the venv's python must come first on PATH.
 repro:
+	@if [ ! -f data/external/jsrt-landmarks.csv ] && [ -f $(SHARED_JSRT) ]; then \
+	  cp $(SHARED_JSRT) data/external/jsrt-landmarks.csv; echo "JSRT landmarks: copied from $(SHARED_JSRT)"; \
+	fi
 	@api=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api}; \
 	PATH="$(abspath $(BIN)):$$PATH" PREFECT_API_URL=$$api $(BIN)/dvc repro
 	@echo "Done. Metrics: $(BIN)/dvc metrics show   Release: release/   Prefect UI: see above"

@@ -3,7 +3,9 @@
 With ``images`` set, reads the real ``.IMG`` files (downsampled 2048 -> 256);
 otherwise renders the chest phantom from the real landmark shapes. Landmarks
 come from the shared CSV, a folder of per-organ ``.npy`` (RL, LL, H, RCLA,
-LCLA) or a folder of flat ``(332,)`` ``.npy`` files. Writes ``paths.jsrt``:
+LCLA) or a folder of flat ``(332,)`` ``.npy`` files; when ``landmarks`` does not
+exist (a fresh checkout), from synthetic stand-in shapes
+(``denseseg.phantom.chest_shapes``, logged and named in the metrics). Writes ``paths.jsrt``:
 ``images/<name>.png`` (uint16, 12-bit values, bone bright), ``masks/`` (mask
 store shards), ``landmarks.parquet`` (LANDMARKS, working pixels) and
 ``splits.parquet`` (SPLITS: first ``n_train`` sorted names train, rest test).
@@ -24,12 +26,14 @@ from denseseg.io.mask_store import mask_rows, write_mask_shard
 from denseseg.io.png import write_png
 from denseseg.io.tables import LANDMARKS, REJECTS, SPLITS, write_table
 from denseseg.phantom.chest import render_chest
+from denseseg.phantom.chest_shapes import synthetic_chest_landmarks
 from denseseg.shape.landmark_table import landmark_frame
 from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class JSRTParams(StageParams):
-    landmarks: str = "../shared/data/jsrt-landmarks/landmarks.csv"  # CSV, per-organ folder or flat .npy folder
+    landmarks: str = "data/external/jsrt-landmarks.csv"  # CSV, per-organ folder or flat .npy folder
+    synthetic_cases: int = Field(246, ge=1, description="stand-in cases when the landmarks are absent")
     images: str | None = None  # folder of real <name>.IMG; null renders the chest phantom
     size: int = Field(256, ge=32)
     n_train: int = Field(160, ge=1)
@@ -54,10 +58,21 @@ class JSRTStage(Stage[JSRTParams]):
     Params = JSRTParams
 
     def prepare(self) -> None:
-        try:
-            cases = read_all_landmarks(self.path(self.params.landmarks))
-        except jio.JSRTFormatError as err:
-            raise StageError(str(err)) from None
+        source = self.path(self.params.landmarks)
+        if source.exists():
+            try:
+                cases = read_all_landmarks(source)
+            except jio.JSRTFormatError as err:
+                raise StageError(str(err)) from None
+            self.source = str(self.params.landmarks)
+        elif self.params.images is not None:
+            raise StageError(f"{source}: JSRT landmarks not found; real images (jsrt.images) need their landmarks")
+        else:
+            # a fresh checkout has no JSRT landmarks: run the chain on stand-in shapes, and say so
+            self.log.warning("jsrt: no landmarks at %s; using %d synthetic stand-in chests (not anatomy; "
+                             "see data/external/README.md)", source, self.params.synthetic_cases)
+            cases = synthetic_chest_landmarks(self.params.synthetic_cases, self.seed)
+            self.source = "synthetic stand-ins (denseseg.phantom.chest_shapes)"
         if not cases:
             raise StageError(f"{self.params.landmarks}: no JSRT landmarks found")
         names = sorted(cases)[: self.params.limit]
@@ -114,6 +129,7 @@ class JSRTStage(Stage[JSRTParams]):
             "train": split.count("train"),
             "test": split.count("test"),
             "source": "phantom" if self.params.images is None else "real",
+            "landmarks": self.source,
             "mm_per_px": jio.MM_PER_PX_WORK * jio.WORK_SIZE / self.params.size,
         }
         write_json_atomic(self.path(self.config.paths["metrics"]) / "jsrt.json", metrics)

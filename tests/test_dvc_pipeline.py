@@ -30,17 +30,17 @@ def _dvc(project: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def dvc_project(tmp_path: Path, prefect_harness, shared_data) -> tuple[Path, dict]:
+def dvc_project(tmp_path: Path, prefect_harness) -> tuple[Path, dict]:
     project = tmp_path / "project"
     project.mkdir()
     for name in ("denseseg", "stages", "pipelines"):
         shutil.copytree(PROJECT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(PROJECT / "dvc.yaml", project / "dvc.yaml")
+    (project / "data/external").mkdir(parents=True)  # no JSRT landmarks: the jsrt stage uses its stand-ins
+    shutil.copy(PROJECT / "data/external/README.md", project / "data/external/README.md")
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in TINY.items():
         params[section].update(values)
-    # the chest phantom is built on the real JSRT shapes beside the project
-    params["jsrt"]["landmarks"] = str(shared_data / "jsrt-landmarks" / "landmarks.csv")
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(
         os.environ,
@@ -65,6 +65,8 @@ def test_repro_runs_every_stage_then_nothing(dvc_project):
     for metrics in ("ingest", "propagation", "registration", "subsample", "uvmaps-wrist", "uvmaps-jsrt"):
         assert (project / f"reports/metrics/{metrics}.json").exists(), metrics
     assert (project / "release/SHA256SUMS").exists()
+    jsrt = yaml.safe_load((project / "reports/metrics/jsrt.json").read_text())
+    assert jsrt["landmarks"].startswith("synthetic")  # no landmarks in data/external: the stand-ins, named
     assert (project / "data/interim/ingest/manifest.parquet").exists()
     second = _dvc(project, "repro", env=env)
     assert second.returncode == 0

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 import yaml
 
@@ -11,6 +12,7 @@ from denseseg.io.tables import LANDMARKS, SPLITS, write_table
 from denseseg.shape.landmark_table import landmark_frame
 from denseseg.shape.synthetic import wrist_cases
 from denseseg.uv.cache import UVCache
+from stages.base import StageError
 from stages.config import build_stage
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -65,3 +67,19 @@ def test_jsrt_phantom_then_uvmaps(tmp_path, shared_data):
     report = build_stage("uvmaps@jsrt", root).run_serial()
     assert report.metrics["items"] == 8 and report.metrics["exactness_ok"]
     assert report.metrics["floor_p95_px"] < 1.0 and report.metrics["cache_bytes_per_image"] > 0
+
+
+def test_jsrt_without_landmarks_runs_on_named_stand_ins(tmp_path):
+    """A fresh checkout has no JSRT landmarks: the chain still runs, on synthetic chests, and says so."""
+    root = _project(tmp_path, jsrt={"landmarks": "data/external/none.csv", "limit": 6, "n_train": 4,
+                                    "shard_size": 3, "synthetic_cases": 10})
+    report = build_stage("jsrt", root).run_serial()
+    assert report.metrics["cases"] == 6 and report.metrics["landmarks"].startswith("synthetic")
+    first = (root / "data/jsrt/landmarks.parquet").read_bytes()
+    assert build_stage("jsrt", root).run_serial().metrics["cases"] == 6
+    assert (root / "data/jsrt/landmarks.parquet").read_bytes() == first  # seeded: the same stand-ins
+    report = build_stage("uvmaps@jsrt", root).run_serial()
+    assert report.metrics["items"] == 6 and report.metrics["exactness_ok"] and report.metrics["rejected"] == 0
+    with pytest.raises(StageError, match="need their landmarks"):
+        _project(tmp_path, jsrt={"landmarks": "data/external/none.csv", "images": "somewhere"})
+        build_stage("jsrt", root).run_serial()
