@@ -323,11 +323,11 @@ def spread_off_view(landmarks: np.ndarray, off: np.ndarray, outline: np.ndarray,
     Why: snapped to the nearest outline point, the landmarks of a shaft's hidden
     part pile up on the corners of the cut (a polygon with repeated vertices: no uv
     map, a folded QC polygon). ``off``: carried out of view, or snapped onto the cut.
-    Each run of consecutive off-view landmarks takes the
-    stretch of image edge (``border`` points of the outline) between its in-view
-    neighbours, spaced evenly and in landmark order; they stay unscored and are
-    counted as landmarks without evidence. Runs without an in-view neighbour on
-    each side, or without edge points between them, are left as they are.
+    Each run of consecutive off-view landmarks takes the stretch of image edge
+    (``border`` points of the outline) between its in-view neighbours, spaced
+    evenly and in landmark order; they stay unscored and are counted as landmarks
+    without evidence. Runs without edge points between their neighbours are left
+    as they are.
     """
     off = np.asarray(off, dtype=bool)
     n = len(landmarks)
