@@ -173,10 +173,6 @@ def point_at_parameter(s: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return outline[k] + frac[:, None] * (nxt[k] - outline[k])
 
 
-def _inside(points: np.ndarray, view, margin: float) -> np.ndarray:
-    return inside_box(points, view, margin)
-
-
 def _fit_points(outline: np.ndarray, border: np.ndarray | None, max_points: int) -> np.ndarray:
     """The outline's anatomical points (edge points dropped), thinned evenly to ``max_points``."""
     if border is not None and border.any() and (~border).sum() >= 8:
@@ -235,8 +231,8 @@ def register_bone(
     moving_aligned = sim.apply(moving)
     if cut and shape is not None and ref_shape is not None:
         # fit only the common part: what each image shows of the bone, given the pose
-        keep_m = _inside(moving_aligned, shape, params.edge_margin_px)
-        keep_f = _inside(sim.inverse().apply(fixed), ref_shape, params.edge_margin_px * sim.scale)
+        keep_m = inside_box(moving_aligned, shape, params.edge_margin_px)
+        keep_f = inside_box(sim.inverse().apply(fixed), ref_shape, params.edge_margin_px * sim.scale)
         if keep_m.sum() >= 8 and keep_f.sum() >= 8:
             moving_aligned, fixed = moving_aligned[keep_m], fixed[keep_f]
     field = register_nonrigid(
@@ -278,17 +274,8 @@ def separate_coincident(landmarks: np.ndarray, outline: np.ndarray, min_gap: flo
     if not same.any() or same.all():
         return _nudge_apart(landmarks, outline, min_gap)
     out = landmarks.copy()
-    first = int(np.flatnonzero(~same)[0]) + 1  # a group never wraps past this start
-    k = 0
-    while k < n:
-        i = (first + k) % n
-        if not same[i]:
-            k += 1
-            continue
-        group = [i]
-        while same[group[-1]]:
-            group.append((group[-1] + 1) % n)
-        k += len(group)
+    for run in _circular_runs(same):
+        group = run + [(run[-1] + 1) % n]  # same[i]: landmark i meets landmark i + 1
         before = s[(group[0] - 1) % n]
         after = s[(group[-1] + 1) % n]
         lo = 0.5 * np.mod(before - s[group[0]] + 0.5 * length, length) - 0.25 * length  # half-way back (<= 0)
@@ -298,6 +285,21 @@ def separate_coincident(landmarks: np.ndarray, outline: np.ndarray, min_gap: flo
         placed = s[group[0]] + lo + (hi - lo) * (np.arange(len(group)) + 0.5) / len(group)
         out[group] = point_at_parameter(placed, outline)
     return _nudge_apart(out, outline, min_gap)
+
+
+def _circular_runs(flags: np.ndarray) -> list[list[int]]:
+    """Index runs of consecutive True in a circular array (a run may wrap past the end); some flag must be False."""
+    n = len(flags)
+    start = int(np.flatnonzero(~flags)[0]) + 1  # just after a False: no run is cut in two
+    runs: list[list[int]] = []
+    for step in range(n):
+        i = (start + step) % n
+        if flags[i]:
+            if runs and runs[-1][-1] == (i - 1) % n:
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+    return runs
 
 
 def _nudge_apart(landmarks: np.ndarray, outline: np.ndarray, min_gap: float) -> np.ndarray:
@@ -338,17 +340,7 @@ def spread_off_view(landmarks: np.ndarray, off: np.ndarray, outline: np.ndarray,
     length = cum[-1]
     edge_s = cum[:-1][np.asarray(border, dtype=bool)]
     s = outline_parameter(landmarks, outline)
-    first = int(np.flatnonzero(~off)[0])  # start scanning at an in-view landmark so runs do not wrap
-    k = 1
-    while k <= n:
-        i = (first + k) % n
-        if not off[i]:
-            k += 1
-            continue
-        run = []
-        while off[(first + k) % n]:
-            run.append((first + k) % n)
-            k += 1
+    for run in _circular_runs(off):
         s_prev, s_next = s[(run[0] - 1) % n], s[(run[-1] + 1) % n]
         span = np.mod(s_next - s_prev, length)
         rel = np.mod(edge_s - s_prev, length)
@@ -374,7 +366,7 @@ def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, p
     """
     target = np.asarray(sim.apply(np.asarray(ref_outline, dtype=np.float64)))
     if cut and shape is not None:
-        keep = _inside(target, shape, params.edge_margin_px)
+        keep = inside_box(target, shape, params.edge_margin_px)
         if keep.sum() >= 8:
             target = target[keep]
     moving = _fit_points(outline, border, params.max_points)
@@ -561,7 +553,7 @@ def evidence_mask(
         d2 = ((landmarks[:, None, :] - outline[None]) ** 2).sum(2)
         valid &= ~np.asarray(border, dtype=bool)[d2.argmin(1)]
     if shape is not None:
-        valid &= _inside(landmarks, shape, margin)
+        valid &= inside_box(landmarks, shape, margin)
     return valid
 
 
