@@ -46,6 +46,7 @@ from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
 from denseseg.evaluation.correspondence import (
+    contour_parameter,
     inside_image,
     scored_errors,
     summarise,
@@ -254,6 +255,7 @@ class RegisterStage(Stage[RegisterParams]):
         self.truth_path = truth if truth is not None and truth.exists() else None
         self.reference_truth = None
         self.identity: dict[str, np.ndarray] = {}
+        self.reference_params: dict[str, np.ndarray] = {}
         if self.truth_path is None:
             return
         ref = self.reference.filestem
@@ -263,6 +265,9 @@ class RegisterStage(Stage[RegisterParams]):
             self.truth_path = None
             return
         self.reference_truth = {s: self.frames[ref].to_working(v) for s, v in truth.items()}
+        # the reference landmarks' atlas points, once (not per scored image)
+        self.reference_params = {s: contour_parameter(self.reference_landmarks[s], t)
+                                 for s, t in self.reference_truth.items() if s in self.reference_landmarks}
         self.identity = self._landmark_identity()
 
     def _landmark_identity(self) -> dict[str, np.ndarray]:
@@ -346,7 +351,7 @@ class RegisterStage(Stage[RegisterParams]):
                     errors[s].append(err)
                     unscored += left_out
                     reference_err.append(scored_errors(ref_lm, self.reference_truth[s], res.landmarks, target,
-                                                       ref_shape, shape)[0])
+                                                       ref_shape, shape, identity=self.reference_params[s])[0])
                     # the same landmarks, flagged: away from both images' edges; bone whole in both images
                     truth_pts = true_positions(ref_lm, self.reference_truth[s], target, identity)
                     keep = inside_image(ref_lm, ref_shape) & inside_image(truth_pts, shape)
