@@ -26,11 +26,11 @@ system-packages:
 	  else echo "please install the system packages libusb-1.0-0 libgl1 libgomp1 (needs root)"; fi; \
 	fi
 
-# torch is installed first from its exact pin (a CPU build on the machines of this project).
+# torch and torchvision are installed first from their exact pins (on local disk on the machines of this project).
 $(VENV)/.installed: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
