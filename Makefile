@@ -15,6 +15,8 @@ export PREFECT_LOGGING_EXTRA_LOGGERS := denseseg,stages
 run: setup prefect-server repro
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 setup: system-packages $(VENV)/.installed

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -91,7 +90,13 @@ def stage_in_subprocess(project: Path, release: Path) -> tuple[float, float]:
         "print(json.dumps({'n': r.metrics['ingested'], 's': dt,"
         " 'mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     ) % (str(PROJECT), str(project), release)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     figures = json.loads(out.stdout.strip().splitlines()[-1])
     return figures["n"] / figures["s"], figures["mb"]
 
@@ -113,8 +118,11 @@ def main() -> None:
             plain = plain_loop(release, height, width)
             staged, peak = stage_in_subprocess(work / "phantom", release)
             results[n] = (plain, staged, peak)
-            print(f"N={n:5d}: plain loop {plain:7.1f} img/s | ingest stage {staged:7.1f} img/s "
-                  f"(x{staged / plain:.2f}) | peak RSS {peak:6.0f} MB", flush=True)
+            print(
+                f"N={n:5d}: plain loop {plain:7.1f} img/s | ingest stage {staged:7.1f} img/s "
+                f"(x{staged / plain:.2f}) | peak RSS {peak:6.0f} MB",
+                flush=True,
+            )
         plain, staged, _ = results[args.large]
         figures = {
             "images_per_s": round(staged, 2),

@@ -90,8 +90,12 @@ def replicate(base: Path, dest: Path, n: int, drop: tuple[str, ...] = ()) -> Pat
     write_table(pd.DataFrame(rows, columns=MANIFEST.names), dest / "ingest/manifest.parquet", MANIFEST)
     contours = pd.concat(truth_parts).sort_values(["filestem", "structure", "point"], kind="stable")
     (dest / "truth").mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(contours, schema=TRUTH_CONTOURS, preserve_index=False),
-                   dest / "truth/contours.parquet", compression="zstd", row_group_size=32 * 6000)
+    pq.write_table(
+        pa.Table.from_pandas(contours, schema=TRUTH_CONTOURS, preserve_index=False),
+        dest / "truth/contours.parquet",
+        compression="zstd",
+        row_group_size=32 * 6000,
+    )
     shutil.copytree(base / paths["seed_annotations"], dest / "seeds")
     for key in drop:  # params another checkout's stage does not know
         params["propagate"].pop(key, None)
@@ -122,8 +126,13 @@ print(json.dumps({"mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 102
 
 def run_stage(repo: Path, project: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(repo))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(repo), str(project), *SETTINGS],
-                         capture_output=True, text=True, env=env, cwd=repo)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(repo), str(project), *SETTINGS],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=repo,
+    )
     if out.returncode:
         raise SystemExit(f"propagate stage failed on {project}: {out.stderr.strip().splitlines()[-1]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -146,8 +155,11 @@ def main() -> None:
             project = replicate(base, work / f"n{n}", n, drop)
             results[n] = run_stage(args.repo.resolve(), project)
             r = results[n]
-            print(f"N={n:4d}: peak RSS {r['mb']:7.0f} MB | predict {r['s_per_image_predict']:.3f} s/image "
-                  f"({r['n_predicted']} predicted) | {r['accepted']} images with masks, Dice {r['dice']}", flush=True)
+            print(
+                f"N={n:4d}: peak RSS {r['mb']:7.0f} MB | predict {r['s_per_image_predict']:.3f} s/image "
+                f"({r['n_predicted']} predicted) | {r['accepted']} images with masks, Dice {r['dice']}",
+                flush=True,
+            )
         figures = {
             "peak_mb_small": round(results[args.small]["mb"], 1),
             "peak_mb_large": round(results[args.large]["mb"], 1),

@@ -64,8 +64,12 @@ def main() -> None:
     parser.add_argument("--template-iterations", type=int, default=1, help="0: the medoid reference itself")
     parser.add_argument("--max-points", type=int, default=RegistrationParams.max_points)
     parser.add_argument("--max-fixed-points", type=int, default=RegistrationParams.max_fixed_points)
-    parser.add_argument("--inverse-weight", type=float, default=0.35,
-                        help="reverse-fit weight, as register.inverse_weight in params.yaml (0: forward only)")
+    parser.add_argument(
+        "--inverse-weight",
+        type=float,
+        default=0.35,
+        help="reverse-fit weight, as register.inverse_weight in params.yaml (0: forward only)",
+    )
     args = parser.parse_args()
     try:
         import open3d  # noqa: F401  (import once, outside the timings)
@@ -84,18 +88,26 @@ def main() -> None:
         outlines.append(con)
         borders.append({s: border_flags(v, shape) for s, v in con.items()})
     stems = [f"img-{i:03d}" for i in range(len(images))]
-    ref_stem, info = choose_reference(dict(zip(stems, outlines)), WRIST.structures, seed=args.seed,
-                                      borders=dict(zip(stems, borders)))
+    ref_stem, info = choose_reference(
+        dict(zip(stems, outlines)), WRIST.structures, seed=args.seed, borders=dict(zip(stems, borders))
+    )
     r = stems.index(ref_stem)
     reference = make_reference(ref_stem, outlines[r], WRIST.landmark_counts, borders[r], shape)
-    params = RegistrationParams(prealign=args.prealign, max_points=args.max_points,
-                                max_fixed_points=args.max_fixed_points or None, inverse_weight=args.inverse_weight)
+    params = RegistrationParams(
+        prealign=args.prealign,
+        max_points=args.max_points,
+        max_fixed_points=args.max_fixed_points or None,
+        inverse_weight=args.inverse_weight,
+    )
     anchor = reference  # landmark identities for scoring
     t0 = time.perf_counter()
     if args.template_iterations > 0:
         reference, _info = groupwise_template(
-            reference, [(outlines[i], borders[i], shape) for i in range(len(images))], params,
-            iterations=args.template_iterations)
+            reference,
+            [(outlines[i], borders[i], shape) for i in range(len(images))],
+            params,
+            iterations=args.template_iterations,
+        )
     template_s = time.perf_counter() - t0
     register_image(reference, outlines[(r + 1) % len(images)], params, borders[(r + 1) % len(images)], shape)  # warm-up
 
@@ -109,8 +121,9 @@ def main() -> None:
         for k, s in enumerate(WRIST.structures):
             res = results[s]
             errors.append(landmark_errors(anchor.landmarks[s], images[r].truth[s], res.landmarks, im.truth[s]))
-            scored.append(scored_errors(anchor.landmarks[s], images[r].truth[s], res.landmarks, im.truth[s],
-                                        shape, shape)[0])
+            scored.append(
+                scored_errors(anchor.landmarks[s], images[r].truth[s], res.landmarks, im.truth[s], shape, shape)[0]
+            )
             dices.append(bone_qc(res.landmarks, im.masks[k], res.residual_px).dice)
     errors = np.concatenate(errors)
     scored = np.concatenate(scored)
@@ -134,7 +147,9 @@ def main() -> None:
         "template_s": round(template_s, 2),
     }
     print(f"registration benchmark: {len(times)} synthetic images at {shape[0]}x{shape[1]}, reference {ref_stem}")
-    print(f"  register one image (17 bones, 1 thread): {out['ms_per_image']} ms median, {out['ms_per_image_mean']} ms mean")
+    print(
+        f"  register one image (17 bones, 1 thread): {out['ms_per_image']} ms median, {out['ms_per_image_mean']} ms mean"
+    )
     print(f"  outline extraction: {out['contours_ms_per_image']} ms per image")
     print(f"  landmark error vs truth: median {out['median_px']} px, mean {out['mean_px']} px, p95 {out['p95_px']} px")
     print(f"  QC Dice median: {out['dice_median']}")

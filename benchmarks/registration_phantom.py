@@ -86,9 +86,12 @@ def held_out(root: Path, overrides: list[str], seed: int = 0) -> dict:
     passed = sorted(set(qc.loc[qc["image_passed"], "filestem"]))
     truth_rows = read_table(root / "data/truth/contours.parquet", TRUTH_CONTOURS)
     truth = {
-        stem: {s: stage.frames[stem].to_working(g.sort_values("point")[["x", "y"]].to_numpy(np.float64))
-               for s, g in rows.groupby("structure")}
-        for stem, rows in truth_rows.groupby("filestem") if stem in stage.frames
+        stem: {
+            s: stage.frames[stem].to_working(g.sort_values("point")[["x", "y"]].to_numpy(np.float64))
+            for s, g in rows.groupby("structure")
+        }
+        for stem, rows in truth_rows.groupby("filestem")
+        if stem in stage.frames
     }
     views = {stem: stage.frames[stem].view_box() for stem in contours if stem in stage.frames}
     ref = stage.reference
@@ -99,16 +102,28 @@ def held_out(root: Path, overrides: list[str], seed: int = 0) -> dict:
     for fold in (0, 1):
         build = halves[fold]
         averaged: list = []
-        template, _ = groupwise_template(ref, [(contours[k], borders[k], views[k]) for k in build],
-                                         stage.reg_params, iterations=1, collect=averaged)
-        identity = {s: template_identity(stage.reference_landmarks[s], stage.reference_truth[s],
-                                         [(lms[s], valid[s], truth[build[i]][s]) for i, lms, valid in averaged
-                                          if s in lms]) for s in structures}
+        template, _ = groupwise_template(
+            ref, [(contours[k], borders[k], views[k]) for k in build], stage.reg_params, iterations=1, collect=averaged
+        )
+        identity = {
+            s: template_identity(
+                stage.reference_landmarks[s],
+                stage.reference_truth[s],
+                [(lms[s], valid[s], truth[build[i]][s]) for i, lms, valid in averaged if s in lms],
+            )
+            for s in structures
+        }
         for stem in (k for k in passed if k not in build and k != ref.filestem):
             results, _ = register_image(template, contours[stem], stage.reg_params, borders[stem], views[stem])
             for s, res in results.items():
-                args = (stage.reference_landmarks[s], stage.reference_truth[s], res.landmarks, truth[stem][s],
-                        views[ref.filestem], views[stem])
+                args = (
+                    stage.reference_landmarks[s],
+                    stage.reference_truth[s],
+                    res.landmarks,
+                    truth[stem][s],
+                    views[ref.filestem],
+                    views[stem],
+                )
                 ours.append(scored_errors(*args, identity=identity[s])[0])
                 theirs.append(scored_errors(*args)[0])
     ours, theirs = summarise(np.concatenate(ours)), summarise(np.concatenate(theirs))
@@ -127,16 +142,26 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=384)
     parser.add_argument("--width", type=int, default=224)
     parser.add_argument("--workdir", type=Path, default=None, help="scratch project (kept); default: a temp folder")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra params.yaml override, e.g. register.lam=8")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra params.yaml override, e.g. register.lam=8",
+    )
     parser.add_argument("--held-out", action="store_true", help="also the two-fold cross-fitted error")
     args = parser.parse_args()
 
     scratch = args.workdir or Path(tempfile.mkdtemp(prefix="denseseg-regbench-"))
     scratch.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "params.yaml", scratch / "params.yaml")
-    overrides = [f"phantom.n_patients={args.patients}", f"ingest.height={args.height}",
-                 f"ingest.width={args.width}", *args.overrides]
+    overrides = [
+        f"phantom.n_patients={args.patients}",
+        f"ingest.height={args.height}",
+        f"ingest.width={args.width}",
+        *args.overrides,
+    ]
     try:
         for stage in ("phantom", "ingest"):
             print(f"{stage} ...", flush=True)
@@ -169,16 +194,24 @@ def main() -> None:
         "seconds": round(seconds, 1),
         **extra,
     }
-    print(f"registration on the phantom, true masks, {args.height}x{args.width}: "
-          f"{out['images_passed']} of {out['images_in']} images passed QC")
-    print(f"  vs the template landmarks' atlas points: median {out['median_px']} px, mean {out['mean_px']} px, "
-          f"p95 {out['p95_px']} px; per group {out['groups']}")
-    print(f"  vs the reference's atlas points: median {out['reference_identity_median_px']} px, "
-          f"mean {out['reference_identity_mean_px']} px, p95 {out['reference_identity_p95_px']} px")
+    print(
+        f"registration on the phantom, true masks, {args.height}x{args.width}: "
+        f"{out['images_passed']} of {out['images_in']} images passed QC"
+    )
+    print(
+        f"  vs the template landmarks' atlas points: median {out['median_px']} px, mean {out['mean_px']} px, "
+        f"p95 {out['p95_px']} px; per group {out['groups']}"
+    )
+    print(
+        f"  vs the reference's atlas points: median {out['reference_identity_median_px']} px, "
+        f"mean {out['reference_identity_mean_px']} px, p95 {out['reference_identity_p95_px']} px"
+    )
     if extra:
-        print(f"  held out (template from one half, scored on the other): median {out['held_out_median_px']} px, "
-              f"mean {out['held_out_mean_px']} px; at the reference's points "
-              f"{out['held_out_reference_identity_median_px']} px")
+        print(
+            f"  held out (template from one half, scored on the other): median {out['held_out_median_px']} px, "
+            f"mean {out['held_out_mean_px']} px; at the reference's points "
+            f"{out['held_out_reference_identity_median_px']} px"
+        )
     print(json.dumps(out, sort_keys=True))
 
 

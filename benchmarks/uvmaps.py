@@ -58,11 +58,23 @@ from denseseg.uv.maps import dense_uv, item_crops, landmark_uv  # noqa: E402
 from stages.base import ProjectConfig, RunnerParams  # noqa: E402
 from stages.phantom import PhantomStage  # noqa: E402
 
-CSV = Path(os.environ.get("DENSESEG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "jsrt-landmarks/landmarks.csv"
+CSV = (
+    Path(os.environ.get("DENSESEG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    / "jsrt-landmarks/landmarks.csv"
+)
 
 
-def run(cases, anatomy, template, height, width, mode="cartesian", params=ExtractionParams(), extrapolate=True,
-        per_image=False):
+def run(
+    cases,
+    anatomy,
+    template,
+    height,
+    width,
+    mode="cartesian",
+    params=ExtractionParams(),
+    extrapolate=True,
+    per_image=False,
+):
     """(errors px (all landmarks), uvmap ms per image, extract ms per image); densify ms in ``run.dense_ms``.
 
     A case is ``(masks, landmarks)`` or ``(masks, landmarks, truth)``: the maps come
@@ -99,14 +111,20 @@ def run(cases, anatomy, template, height, width, mode="cartesian", params=Extrac
 
 
 PHANTOM_SEED = 20240607
-PHANTOM_PATHS = {"release_root": "release", "seed_annotations": "seeds", "phantom_release": "release",
-                 "phantom_seeds": "seeds", "truth": "truth"}
+PHANTOM_PATHS = {
+    "release_root": "release",
+    "seed_annotations": "seeds",
+    "phantom_release": "release",
+    "phantom_seeds": "seeds",
+    "truth": "truth",
+}
 
 
 def phantom_wrist_items(n_images: int, seed: int, height: int, width: int):
     """Render ``n_images`` PA phantom images (one per patient) into a temp dir; their working-frame truth."""
-    params = PhantomStage.Params(n_patients=n_images, p_lateral=0.0, p_other=0.0, p_followup=0.0,
-                                 n_seed_annotations=0, shard_size=n_images)
+    params = PhantomStage.Params(
+        n_patients=n_images, p_lateral=0.0, p_other=0.0, p_followup=0.0, n_seed_annotations=0, shard_size=n_images
+    )
     config = ProjectConfig(seed=seed, paths=PHANTOM_PATHS, runner=RunnerParams(kind="serial"))
     with tempfile.TemporaryDirectory(prefix="uvmaps-bench-") as tmp:
         t0 = time.perf_counter()
@@ -124,13 +142,23 @@ def stats(err):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wrist", choices=("phantom", "synthetic"), default="phantom",
-                        help="wrist data: rendered phantom truth (default) or the synthetic shape set")
+    parser.add_argument(
+        "--wrist",
+        choices=("phantom", "synthetic"),
+        default="phantom",
+        help="wrist data: rendered phantom truth (default) or the synthetic shape set",
+    )
     args = parser.parse_args(argv)
     out = {}
     if not CSV.exists():
         print(f"JSRT landmarks not found at {CSV}; JSRT figures are null")
-        for k in ("floor_median_px_jsrt", "floor_mean_px_jsrt", "floor_p95_px_jsrt", "uvmap_ms_jsrt", "extract_ms_jsrt"):
+        for k in (
+            "floor_median_px_jsrt",
+            "floor_mean_px_jsrt",
+            "floor_p95_px_jsrt",
+            "uvmap_ms_jsrt",
+            "extract_ms_jsrt",
+        ):
             out[k] = None
     else:
         lm = read_landmarks_csv(CSV)
@@ -140,29 +168,49 @@ def main(argv=None) -> int:
         test = [(polygon_masks(a), a) for a in arr[160:]]
         err, gen, ext = run(test, JSRT, template, 256, 256)
         med, mean, p95 = stats(err)
-        print(f"JSRT cartesian+affine  ({len(test)} images, 166 landmarks): median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px")
-        print(f"JSRT timing per image (5 structures, 256x256, one thread): uv maps {gen:.2f} ms "
-              f"(+ {run.dense_ms:.2f} ms to densify for a network), extraction {ext:.2f} ms")
-        out.update(floor_median_px_jsrt=med, floor_mean_px_jsrt=mean, floor_p95_px_jsrt=p95, uvmap_ms_jsrt=gen,
-                   extract_ms_jsrt=ext, densify_ms_jsrt=run.dense_ms)
-        err_s, _, ext_s = run(test, JSRT, template, 256, 256, params=ExtractionParams(method="softmin", k=5, temperature=1.0))
+        print(
+            f"JSRT cartesian+affine  ({len(test)} images, 166 landmarks): median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px"
+        )
+        print(
+            f"JSRT timing per image (5 structures, 256x256, one thread): uv maps {gen:.2f} ms "
+            f"(+ {run.dense_ms:.2f} ms to densify for a network), extraction {ext:.2f} ms"
+        )
+        out.update(
+            floor_median_px_jsrt=med,
+            floor_mean_px_jsrt=mean,
+            floor_p95_px_jsrt=p95,
+            uvmap_ms_jsrt=gen,
+            extract_ms_jsrt=ext,
+            densify_ms_jsrt=run.dense_ms,
+        )
+        err_s, _, ext_s = run(
+            test, JSRT, template, 256, 256, params=ExtractionParams(method="softmin", k=5, temperature=1.0)
+        )
         med, mean, p95 = stats(err_s)
-        print(f"JSRT cartesian+softmin (eq. 3, K=5, T=1): median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px ({ext_s:.2f} ms)")
+        print(
+            f"JSRT cartesian+softmin (eq. 3, K=5, T=1): median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px ({ext_s:.2f} ms)"
+        )
         out.update(floor_median_px_jsrt_softmin_t1=med, floor_p95_px_jsrt_softmin_t1=p95)
         err_p, gen_p, _ = run(test, JSRT, template, 256, 256, mode="polar")
         med, mean, p95 = stats(err_p)
         print(f"JSRT polar+affine: median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px (uv maps {gen_p:.2f} ms)")
         out.update(floor_median_px_jsrt_polar=med, floor_p95_px_jsrt_polar=p95)
         out["hours_per_10k_jsrt"] = (out["uvmap_ms_jsrt"] + out["extract_ms_jsrt"]) * 1e4 / 3.6e6
-        print(f"10,000 JSRT-sized images on one core: {out['hours_per_10k_jsrt'] * 60:.1f} min (linear in images; shards run in parallel)")
+        print(
+            f"10,000 JSRT-sized images on one core: {out['hours_per_10k_jsrt'] * 60:.1f} min (linear in images; shards run in parallel)"
+        )
 
     if args.wrist == "synthetic":
         cases = [(m, l) for _, m, l in wrist_cases(60, seed=20240607)]
         template = build_template(np.stack([l for _, l in cases[:40]]), WRIST)
         err, gen, ext = run(cases[40:], WRIST, template, 384, 224)
         med, mean, p95 = stats(err)
-        print("wrist shapes: phantom atlas bones with random pose/contour variation (denseseg.shape.synthetic), not rendered phantom images")
-        print(f"wrist cartesian+affine (20 images, 710 landmarks): median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px")
+        print(
+            "wrist shapes: phantom atlas bones with random pose/contour variation (denseseg.shape.synthetic), not rendered phantom images"
+        )
+        print(
+            f"wrist cartesian+affine (20 images, 710 landmarks): median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px"
+        )
     else:
         items, render_s = phantom_wrist_items(60, PHANTOM_SEED, 384, 224)
         train, test = items[:40], items[40:]
@@ -172,10 +220,12 @@ def main(argv=None) -> int:
         n_right = sum(it.info["laterality"] == "R" for it in test)
         n_cast = sum(it.info["cast"] for it in test)
         n_metal = sum(it.info["metal"] for it in test)
-        print(f"wrist phantom: 60 PA images (60 patients) rendered by the phantom stage in a temp dir ({render_s:.0f} s, "
-              f"seed {PHANTOM_SEED}), truth mapped to the 384x224 working frame; template of the first 40, "
-              f"evaluated on the other 20 (ages {ages.min():.1f}-{ages.max():.1f} y, median {np.median(ages):.1f}; "
-              f"{n_right} right hands, {n_cast} casts, {n_metal} metal)")
+        print(
+            f"wrist phantom: 60 PA images (60 patients) rendered by the phantom stage in a temp dir ({render_s:.0f} s, "
+            f"seed {PHANTOM_SEED}), truth mapped to the 384x224 working frame; template of the first 40, "
+            f"evaluated on the other 20 (ages {ages.min():.1f}-{ages.max():.1f} y, median {np.median(ages):.1f}; "
+            f"{n_right} right hands, {n_cast} casts, {n_metal} metal)"
+        )
         absent = sum(it.count(ABSENT) for it in test)
         outside = sum(it.count(OUTSIDE) for it in test)
         n_bones = sum(it.count(OK) for it in test)
@@ -184,9 +234,12 @@ def main(argv=None) -> int:
             for bone, st in it.status.items():
                 if st == OUTSIDE:
                     out_bones[bone] = out_bones.get(bone, 0) + 1
-        print(f"wrist bones evaluated: {n_bones} of {17 * len(test)} (image, bone) pairs; left out: {absent} not ossified, "
-              f"{outside} with a landmark outside the image ("
-              + ", ".join(f"{b} {c}" for b, c in sorted(out_bones.items(), key=lambda kv: -kv[1])) + ")")
+        print(
+            f"wrist bones evaluated: {n_bones} of {17 * len(test)} (image, bone) pairs; left out: {absent} not ossified, "
+            f"{outside} with a landmark outside the image ("
+            + ", ".join(f"{b} {c}" for b, c in sorted(out_bones.items(), key=lambda kv: -kv[1]))
+            + ")"
+        )
 
         # Strict: only bones with every landmark on the image (maps and masks of those bones only).
         errs, gen_s, ext_s = run([(it.masks, it.landmarks) for it in test], WRIST, template, 384, 224, per_image=True)
@@ -194,14 +247,18 @@ def main(argv=None) -> int:
         med, mean, p95 = stats(err)
         evaluated = int(np.isfinite(np.concatenate([it.landmarks[:, 0] for it in test])).sum())
         missed = int(sum((np.isfinite(it.landmarks[:, 0]) & ~np.isfinite(e)).sum() for it, e in zip(test, errs)))
-        print(f"wrist cartesian+affine, bones wholly on the image ({evaluated} landmarks, {missed} not extracted): "
-              f"median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px")
+        print(
+            f"wrist cartesian+affine, bones wholly on the image ({evaluated} landmarks, {missed} not extracted): "
+            f"median {med:.3f} px, mean {mean:.3f} px, p95 {p95:.3f} px"
+        )
         teen = np.array([it.info["age"] >= 12 for it in test])
         for label, sel in (("age >= 12 y", teen), ("age < 12 y", ~teen)):
             if sel.any():
                 e = np.concatenate([x for x, keep in zip(errs, sel) if keep])
                 m2, _, p2 = stats(e)
-                print(f"  {label} ({int(sel.sum())} images, {int(np.isfinite(e).sum())} landmarks): median {m2:.3f} px, p95 {p2:.3f} px")
+                print(
+                    f"  {label} ({int(sel.sum())} images, {int(np.isfinite(e).sum())} landmarks): median {m2:.3f} px, p95 {p2:.3f} px"
+                )
 
         # Clipped: every present bone; maps from the whole true shape, masks clipped to the image,
         # errors on the landmarks that lie on the image.
@@ -214,22 +271,37 @@ def main(argv=None) -> int:
         evaluated_c = int(sum(it.inside.sum() for it in test))
         missed_c = int(sum((it.inside & ~np.isfinite(e)).sum() for it, e in zip(test, errs_c)))
         n_maps = sum(17 - it.count(ABSENT) for it in test) / len(test)
-        print(f"wrist cartesian+affine, every present bone clipped to the image ({evaluated_c} landmarks on the image, "
-              f"{missed_c} not extracted): median {med_c:.3f} px, mean {mean_c:.3f} px, p95 {p95_c:.3f} px")
+        print(
+            f"wrist cartesian+affine, every present bone clipped to the image ({evaluated_c} landmarks on the image, "
+            f"{missed_c} not extracted): median {med_c:.3f} px, mean {mean_c:.3f} px, p95 {p95_c:.3f} px"
+        )
         per_bone = []
         offsets = WRIST.landmark_offsets()
         for bone, n in WRIST.landmark_counts.items():
             e = np.concatenate([x[offsets[bone] : offsets[bone] + n] for x in errs_c])
             if np.isfinite(e).any():
                 per_bone.append((float(np.nanpercentile(e, 95)), bone))
-        print("  worst bones by p95 (clipped): " + ", ".join(f"{b} {v:.2f} px" for v, b in sorted(per_bone, reverse=True)[:4]))
-        print(f"  timing with only the wholly visible bones ({n_bones / len(test):.1f} per image): uv maps {gen_s:.2f} ms, "
-              f"extraction {ext_s:.2f} ms; the timing below is the clipped run ({n_maps:.1f} present bones per image)")
+        print(
+            "  worst bones by p95 (clipped): "
+            + ", ".join(f"{b} {v:.2f} px" for v, b in sorted(per_bone, reverse=True)[:4])
+        )
+        print(
+            f"  timing with only the wholly visible bones ({n_bones / len(test):.1f} per image): uv maps {gen_s:.2f} ms, "
+            f"extraction {ext_s:.2f} ms; the timing below is the clipped run ({n_maps:.1f} present bones per image)"
+        )
         out.update(floor_median_px_wrist_clipped=med_c, floor_p95_px_wrist_clipped=p95_c)
-    print(f"wrist timing per image (17 bones, 384x224, one thread): uv maps {gen:.2f} ms "
-          f"(+ {run.dense_ms:.2f} ms to densify), extraction {ext:.2f} ms")
-    out.update(floor_median_px_wrist=med, floor_mean_px_wrist=mean, floor_p95_px_wrist=p95, uvmap_ms_wrist=gen,
-               extract_ms_wrist=ext, densify_ms_wrist=run.dense_ms)
+    print(
+        f"wrist timing per image (17 bones, 384x224, one thread): uv maps {gen:.2f} ms "
+        f"(+ {run.dense_ms:.2f} ms to densify), extraction {ext:.2f} ms"
+    )
+    out.update(
+        floor_median_px_wrist=med,
+        floor_mean_px_wrist=mean,
+        floor_p95_px_wrist=p95,
+        uvmap_ms_wrist=gen,
+        extract_ms_wrist=ext,
+        densify_ms_wrist=run.dense_ms,
+    )
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}))
     return 0
 

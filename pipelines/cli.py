@@ -24,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("stage", help="stage name as in dvc.yaml")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a value of params.yaml for this run (repeatable), like dvc exp run -S",
     )
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding params.yaml")

@@ -11,7 +11,12 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.futures import as_completed
 from tqdm import tqdm
 
@@ -62,7 +67,9 @@ def publish(stage_name: str, report: StageReport) -> None:
         description=f"{stage_name}: {len(report.rejects)} rejected item(s) (first {MAX_TABLE_ROWS} shown)",
     )
     for name, frame in report.tables.items():
-        create_table_artifact(key=f"{key}-{artifact_key(name)}", table=_table_rows(frame), description=f"{stage_name}: {name}")
+        create_table_artifact(
+            key=f"{key}-{artifact_key(name)}", table=_table_rows(frame), description=f"{stage_name}: {name}"
+        )
 
 
 @task(name="process-shard")

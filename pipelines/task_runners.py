@@ -18,7 +18,11 @@ def build_task_runner(params: RunnerParams):
         if params.dask_address:
             return DaskTaskRunner(address=params.dask_address)
         return DaskTaskRunner(
-            cluster_kwargs={"n_workers": params.max_workers, "threads_per_worker": 1, "processes": True,
-                            "dashboard_address": None}
+            cluster_kwargs={
+                "n_workers": params.max_workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
         )
     raise StageError(f"params.yaml [runner.kind]: unknown runner {params.kind!r}; use threads, serial or dask")

@@ -50,7 +50,7 @@ class Stage(ABC, Generic[P]):
     name: ClassVar[str]
     Params: ClassVar[type[StageParams]]
 
-    def __init__(self, params: P, config: "ProjectConfig", root: Path = Path(".")):
+    def __init__(self, params: P, config: ProjectConfig, root: Path = Path(".")):
         self.params = params
         self.config = config
         self.root = Path(root)
@@ -99,7 +99,7 @@ class ProjectConfig(BaseModel):
 
     seed: int
     paths: dict[str, str]
-    runner: "RunnerParams"
+    runner: RunnerParams
 
 
 class RunnerParams(BaseModel):

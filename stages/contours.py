@@ -31,12 +31,16 @@ class ContoursParams(StageParams):
     min_pixels: int = Field(10, ge=1, description="smaller masks are degenerate")
     min_thickness_px: float = Field(1.5, ge=0, description="2*area/perimeter below this is a line")
     edge_tol_px: float = Field(
-        2.5, ge=0, description="outline points this close to the radiograph's edge are the cut (predicted masks "
-        "often stop a pixel or two short of it)")
+        2.5,
+        ge=0,
+        description="outline points this close to the radiograph's edge are the cut (predicted masks "
+        "often stop a pixel or two short of it)",
+    )
 
 
-def contour_frame(filestem: str, contours: dict[str, np.ndarray], structures, view, edge_tol: float = 0.25
-                  ) -> pd.DataFrame:
+def contour_frame(
+    filestem: str, contours: dict[str, np.ndarray], structures, view, edge_tol: float = 0.25
+) -> pd.DataFrame:
     """The CONTOURS rows of one image; ``view``: its (height, width) or the box showing the radiograph."""
     parts = []
     for s in structures:
@@ -88,8 +92,9 @@ class ContoursStage(Stage[ContoursParams]):
         manifest = self.path(self.config.paths["ingest"]) / "manifest.parquet"
         if not manifest.exists():
             raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
-        self.frames = {row["filestem"]: WorkingFrame.from_row(row)
-                       for row in read_table(manifest, MANIFEST).to_dict("records")}
+        self.frames = {
+            row["filestem"]: WorkingFrame.from_row(row) for row in read_table(manifest, MANIFEST).to_dict("records")
+        }
         self.staging = partial_dir(self.out_dir)
 
     def shards(self):
@@ -119,8 +124,9 @@ class ContoursStage(Stage[ContoursParams]):
             if stem not in self.frames:
                 raise StageError(f"{shard}: image {stem} is not in the ingest manifest; masks and ingest disagree")
             # cut bones end at the radiograph's edge, inside any letterbox padding
-            frames.append(contour_frame(stem, contours, self.structures, self.frames[stem].view_box(),
-                                        self.params.edge_tol_px))
+            frames.append(
+                contour_frame(stem, contours, self.structures, self.frames[stem].view_box(), self.params.edge_tol_px)
+            )
             points += sum(len(v) for v in contours.values())
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
         write_table(table, self.staging / shard.name, CONTOURS)

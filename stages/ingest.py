@@ -6,9 +6,6 @@ fails when nothing can be trusted (missing ``dataset.csv``, wrong columns).
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import pandas as pd
 from pydantic import Field
 
@@ -76,13 +73,19 @@ class IngestStage(Stage[IngestParams]):
         selected.sort(key=lambda r: r.filestem)
         if self.params.limit:
             selected = selected[: self.params.limit]
-        self.counts = {"rows": len(records) + len(self.row_rejects), "rows_valid": len(records), "selected": len(selected)}
+        self.counts = {
+            "rows": len(records) + len(self.row_rejects),
+            "rows_valid": len(records),
+            "selected": len(selected),
+        }
         self.images = index_images(self.root_dir, self.params.image_folders)
         self.staging = partial_dir(self.out_dir)
         (self.staging / "images").mkdir()
         size = self.params.shard_size
         self._shards = [selected[i : i + size] for i in range(0, len(selected), size)]
-        self.log.info("ingest: %d of %d rows selected, %d shards", len(selected), self.counts["rows"], len(self._shards))
+        self.log.info(
+            "ingest: %d of %d rows selected, %d shards", len(selected), self.counts["rows"], len(self._shards)
+        )
 
     def shards(self):
         return self._shards

@@ -69,8 +69,12 @@ class JSRTStage(Stage[JSRTParams]):
             raise StageError(f"{source}: JSRT landmarks not found; real images (jsrt.images) need their landmarks")
         else:
             # a fresh checkout has no JSRT landmarks: run the chain on stand-in shapes, and say so
-            self.log.warning("jsrt: no landmarks at %s; using %d synthetic stand-in chests (not anatomy; "
-                             "see data/external/README.md)", source, self.params.synthetic_cases)
+            self.log.warning(
+                "jsrt: no landmarks at %s; using %d synthetic stand-in chests (not anatomy; "
+                "see data/external/README.md)",
+                source,
+                self.params.synthetic_cases,
+            )
             cases = synthetic_chest_landmarks(self.params.synthetic_cases, self.seed)
             self.source = "synthetic stand-ins (denseseg.phantom.chest_shapes)"
         if not cases:
@@ -120,8 +124,11 @@ class JSRTStage(Stage[JSRTParams]):
         write_table(frame, self.staging / "landmarks.parquet", LANDMARKS)
         ordered = sorted(names)
         split = ["train" if i < self.params.n_train else "test" for i in range(len(ordered))]
-        write_table(pd.DataFrame({"filestem": ordered, "patient_id": ordered, "split": split}),
-                    self.staging / "splits.parquet", SPLITS)
+        write_table(
+            pd.DataFrame({"filestem": ordered, "patient_id": ordered, "split": split}),
+            self.staging / "splits.parquet",
+            SPLITS,
+        )
         commit_dir(self.staging, self.out_dir)
         metrics = {
             "cases": len(kept),

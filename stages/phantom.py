@@ -58,11 +58,25 @@ class PhantomStage(Stage):
     def _settings(self) -> tuple[PlanSettings, RenderSettings]:
         p = self.params
         try:
-            plan = PlanSettings(n_patients=p.n_patients, p_right=p.p_right, p_lateral=p.p_lateral,
-                                p_other=p.p_other, p_cast=p.p_cast, p_metal=p.p_metal, p_followup=p.p_followup,
-                                max_studies=p.max_studies, age_min=p.age_min, age_max=p.age_max)
-            render = RenderSettings(height_min=p.height_min, height_max=p.height_max, aspect_min=p.aspect_min,
-                                    aspect_max=p.aspect_max, p_crop=p.p_crop)
+            plan = PlanSettings(
+                n_patients=p.n_patients,
+                p_right=p.p_right,
+                p_lateral=p.p_lateral,
+                p_other=p.p_other,
+                p_cast=p.p_cast,
+                p_metal=p.p_metal,
+                p_followup=p.p_followup,
+                max_studies=p.max_studies,
+                age_min=p.age_min,
+                age_max=p.age_max,
+            )
+            render = RenderSettings(
+                height_min=p.height_min,
+                height_max=p.height_max,
+                aspect_min=p.aspect_min,
+                aspect_max=p.aspect_max,
+                p_crop=p.p_crop,
+            )
         except ValueError as err:
             raise StageError(f"params.yaml [phantom]: {err}") from None
         return plan, render
@@ -97,8 +111,11 @@ class PhantomStage(Stage):
                     "phantom.enabled is false but paths.release_root is the phantom's own output folder "
                     f"({paths['phantom_release']}); point paths.release_root at your GRAZPEDWRI-DX download"
                 )
-            self.log.info("phantom disabled (phantom.enabled: false): the chain reads %s; the phantom's "
-                          "folders only get a placeholder note", paths["release_root"])
+            self.log.info(
+                "phantom disabled (phantom.enabled: false): the chain reads %s; the phantom's "
+                "folders only get a placeholder note",
+                paths["release_root"],
+            )
         for dest in dirs.values():
             partial_dir(dest)
         if self.params.enabled:
@@ -116,8 +133,9 @@ class PhantomStage(Stage):
         start, stop = shard
         dirs = self._dirs()
         rows = self.plan().iloc[start:stop]
-        return render_shard(rows, self.seed, self._settings()[1], self._staging(dirs["release"]),
-                            self._staging(dirs["truth"]) / _PARTS)
+        return render_shard(
+            rows, self.seed, self._settings()[1], self._staging(dirs["release"]), self._staging(dirs["truth"]) / _PARTS
+        )
 
     def finish(self, results) -> StageReport:
         dirs = self._dirs()
@@ -148,8 +166,9 @@ class PhantomStage(Stage):
         for filestem in chosen:
             contours = read_truth_contours(truth / "contours.parquet", filestem)
             info = images.loc[filestem]
-            rows += write_seed_image(seeds, filestem, contours, (int(info["height"]), int(info["width"])),
-                                     WRIST.structures)
+            rows += write_seed_image(
+                seeds, filestem, contours, (int(info["height"]), int(info["width"])), WRIST.structures
+            )
         write_annotation_index(seeds, rows)
 
         for role, staging in (("release", release), ("seeds", seeds), ("truth", truth)):

@@ -150,7 +150,12 @@ class PropagateStage(Stage[PropagateParams]):
                 f"{self.seed_rejects[0][1] if self.seed_rejects else 'none given'})"
             )
         self.truth_path = self.path(paths["truth"]) / "contours.parquet" if paths.get("truth") else None
-        self.log.info("propagate: %d images, %d seeds, %d seed(s) rejected", len(self.readable), len(self.seeds), len(self.seed_rejects))
+        self.log.info(
+            "propagate: %d images, %d seeds, %d seed(s) rejected",
+            len(self.readable),
+            len(self.seeds),
+            len(self.seed_rejects),
+        )
 
     def _check_images(self) -> tuple[list[str], tuple[int, int]]:
         """Every ingested image decodes and has the manifest's size (read once, not kept)."""
@@ -163,7 +168,9 @@ class PropagateStage(Stage[PropagateParams]):
                 self.rejects.append((row.filestem, f"ingested image unreadable: {err}"))
                 continue
             if pixels.shape != (row.height, row.width):
-                self.rejects.append((row.filestem, f"{path}: size {pixels.shape} differs from the manifest's {(row.height, row.width)}"))
+                self.rejects.append(
+                    (row.filestem, f"{path}: size {pixels.shape} differs from the manifest's {(row.height, row.width)}")
+                )
                 continue
             sizes.add(pixels.shape)
             readable.append(row.filestem)
@@ -196,7 +203,9 @@ class PropagateStage(Stage[PropagateParams]):
         readable = set(self.readable)
         for stem, rows in table.groupby("filestem", sort=True):
             if stem not in self.manifest.index:
-                rejects.append((stem, "seed annotation: image not in the ingest manifest (not ingested or rejected by ingest)"))
+                rejects.append(
+                    (stem, "seed annotation: image not in the ingest manifest (not ingested or rejected by ingest)")
+                )
                 continue
             if stem not in readable:
                 rejects.append((stem, "seed annotation: its ingested image is unreadable"))
@@ -223,7 +232,9 @@ class PropagateStage(Stage[PropagateParams]):
                     problems.append(f"{where}: {err}")
                     continue
                 if mask.shape != (frame.orig_height, frame.orig_width):
-                    problems.append(f"{where}: size {mask.shape} differs from the image's {(frame.orig_height, frame.orig_width)}")
+                    problems.append(
+                        f"{where}: size {mask.shape} differs from the image's {(frame.orig_height, frame.orig_width)}"
+                    )
                     continue
                 if not mask.any():
                     problems.append(f"{where}: empty mask")
@@ -234,7 +245,9 @@ class PropagateStage(Stage[PropagateParams]):
                     continue
                 masks[s] = warped
             if problems:
-                rejects.append((stem, "seed annotation unusable, image propagated as unlabelled: " + "; ".join(problems)))
+                rejects.append(
+                    (stem, "seed annotation unusable, image propagated as unlabelled: " + "; ".join(problems))
+                )
             else:
                 writer.add(stem, masks, np.where(masks.reshape(len(STRUCTURES), -1).any(1), 1.0, np.nan))
         return ShardMasks(writer.close(), STRUCTURES, self.shape), rejects
@@ -251,7 +264,9 @@ class PropagateStage(Stage[PropagateParams]):
         def emit(part: pd.DataFrame) -> None:
             stem = part["filestem"].iloc[0]
             if stem in done:
-                raise StageError(f"{self.truth_path}: rows of {stem} are not together (truth must be grouped by filestem)")
+                raise StageError(
+                    f"{self.truth_path}: rows of {stem} are not together (truth must be grouped by filestem)"
+                )
             done.add(stem)
             if stem in readable:
                 writer.add(stem, truth_masks(part, WorkingFrame.from_row(self.manifest.loc[stem])))
@@ -419,7 +434,12 @@ class PropagateStage(Stage[PropagateParams]):
         write_json_atomic(self.path(self.config.paths["metrics"]) / "propagation.json", metrics)
         self.log.info(
             "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s (%.1f s)",
-            len(items), len(self.seeds), len(accepted), len(excluded), metrics["final_dice_mean"], out["seconds"],
+            len(items),
+            len(self.seeds),
+            len(accepted),
+            len(excluded),
+            metrics["final_dice_mean"],
+            out["seconds"],
         )
         return StageReport(metrics=metrics, rejects=reject_frame, tables={"rounds": round_table})
 

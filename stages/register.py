@@ -129,9 +129,18 @@ class RegisterStage(Stage[RegisterParams]):
             raise StageError(f"{self.contour_dir}: no contour shards; did the contours stage run?")
         p = self.params
         self.reg_params = RegistrationParams(
-            global_prealign=p.global_prealign, prealign=p.prealign, beta=p.beta, lam=p.lam, w=p.w, w_cut=p.w_cut,
-            edge_margin_px=p.edge_margin_px, max_iter=p.max_iter, tol=p.tol,
-            max_points=p.max_points, max_fixed_points=p.max_fixed_points, low_rank=p.low_rank,
+            global_prealign=p.global_prealign,
+            prealign=p.prealign,
+            beta=p.beta,
+            lam=p.lam,
+            w=p.w,
+            w_cut=p.w_cut,
+            edge_margin_px=p.edge_margin_px,
+            max_iter=p.max_iter,
+            tol=p.tol,
+            max_points=p.max_points,
+            max_fixed_points=p.max_fixed_points,
+            low_rank=p.low_rank,
             inverse_weight=p.inverse_weight,
         )
         # upstream reasons per image (bones without an outline)
@@ -144,7 +153,8 @@ class RegisterStage(Stage[RegisterParams]):
         if not manifest.exists():
             raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
         self.frames: dict[str, WorkingFrame] = {
-            row["filestem"]: WorkingFrame.from_row(row) for row in read_table(manifest, MANIFEST).to_dict("records")}
+            row["filestem"]: WorkingFrame.from_row(row) for row in read_table(manifest, MANIFEST).to_dict("records")
+        }
         self._views: dict[str, tuple] = {}
         self._choose_reference()
         self._build_template(stems_by_shard=self._stems_by_shard)
@@ -152,7 +162,8 @@ class RegisterStage(Stage[RegisterParams]):
 
     def _choose_reference(self) -> None:
         stems_by_shard = {
-            shard: sorted(set(pq.read_table(shard, columns=["filestem"]).column(0).to_pylist())) for shard in self._shards
+            shard: sorted(set(pq.read_table(shard, columns=["filestem"]).column(0).to_pylist()))
+            for shard in self._shards
         }
         self._stems_by_shard = stems_by_shard
         all_stems = sorted(s for stems in stems_by_shard.values() for s in stems)
@@ -220,14 +231,18 @@ class RegisterStage(Stage[RegisterParams]):
             return
         averaged: list = []
         template, info = groupwise_template(
-            self.reference, [(c, b, sh) for _, c, b, sh in images], self.reg_params,
-            iterations=self.params.template_iterations, collect=averaged,
+            self.reference,
+            [(c, b, sh) for _, c, b, sh in images],
+            self.reg_params,
+            iterations=self.params.template_iterations,
+            collect=averaged,
         )
         self._template_sets = [(images[i][0], lms, valid) for i, lms, valid in averaged]
         self.reference = template
         self.template_info = info
-        self.log.info("register: group-wise template from %d images, %d iteration(s)", info["images"],
-                      info["iterations"])
+        self.log.info(
+            "register: group-wise template from %d images, %d iteration(s)", info["images"], info["iterations"]
+        )
 
     def _view(self, stem: str, shape: tuple[int, int] | None = None):
         """The part of an image that shows the radiograph (``WorkingFrame.view_box``).
@@ -251,7 +266,11 @@ class RegisterStage(Stage[RegisterParams]):
         return None
 
     def _prepare_truth(self) -> None:
-        truth = self.path(self.config.paths.get("truth", "")) / "contours.parquet" if self.config.paths.get("truth") else None
+        truth = (
+            self.path(self.config.paths.get("truth", "")) / "contours.parquet"
+            if self.config.paths.get("truth")
+            else None
+        )
         self.truth_path = truth if truth is not None and truth.exists() else None
         self.reference_truth = None
         self.identity: dict[str, np.ndarray] = {}
@@ -266,8 +285,11 @@ class RegisterStage(Stage[RegisterParams]):
             return
         self.reference_truth = {s: self.frames[ref].to_working(v) for s, v in truth.items()}
         # the reference landmarks' atlas points, once (not per scored image)
-        self.reference_params = {s: contour_parameter(self.reference_landmarks[s], t)
-                                 for s, t in self.reference_truth.items() if s in self.reference_landmarks}
+        self.reference_params = {
+            s: contour_parameter(self.reference_landmarks[s], t)
+            for s, t in self.reference_truth.items()
+            if s in self.reference_landmarks
+        }
         self.identity = self._landmark_identity()
 
     def _landmark_identity(self) -> dict[str, np.ndarray]:
@@ -316,8 +338,13 @@ class RegisterStage(Stage[RegisterParams]):
             for s in self.structures:
                 if s in results:
                     res = results[s]
-                    q = bone_qc(res.landmarks, masks[stem][self.structures.index(s)], res.residual_px,
-                                self.params.dice_threshold, self.params.max_residual_px)
+                    q = bone_qc(
+                        res.landmarks,
+                        masks[stem][self.structures.index(s)],
+                        res.residual_px,
+                        self.params.dice_threshold,
+                        self.params.max_residual_px,
+                    )
                     rows.append([stem, s, q.dice, q.residual_px, q.passed, q.reason])
                     if not q.passed:
                         image_reasons.append(f"{s}: {q.reason}")
@@ -334,24 +361,47 @@ class RegisterStage(Stage[RegisterParams]):
                 continue
             for s, res in results.items():
                 n = len(res.landmarks)
-                on_edge += int((~evidence_mask(res.landmarks, contours[stem][s], borders[stem].get(s),
-                                               view, 0.5)).sum())
-                lm_parts.append(pd.DataFrame({
-                    "filestem": stem, "structure": s, "index": np.arange(n, dtype=np.int16),
-                    "x": res.landmarks[:, 0].astype(np.float32), "y": res.landmarks[:, 1].astype(np.float32),
-                }))
-                if self.reference_truth is not None and stem in truth and stem in self.frames and s in truth[stem] \
-                        and s in self.reference_truth:
+                on_edge += int(
+                    (~evidence_mask(res.landmarks, contours[stem][s], borders[stem].get(s), view, 0.5)).sum()
+                )
+                lm_parts.append(
+                    pd.DataFrame(
+                        {
+                            "filestem": stem,
+                            "structure": s,
+                            "index": np.arange(n, dtype=np.int16),
+                            "x": res.landmarks[:, 0].astype(np.float32),
+                            "y": res.landmarks[:, 1].astype(np.float32),
+                        }
+                    )
+                )
+                if (
+                    self.reference_truth is not None
+                    and stem in truth
+                    and stem in self.frames
+                    and s in truth[stem]
+                    and s in self.reference_truth
+                ):
                     target = self.frames[stem].to_working(truth[stem][s])
                     ref_lm = self.reference_landmarks[s]
                     ref_shape, shape = self._view(self.reference.filestem), view
                     identity = self.identity.get(s)
-                    err, left_out = scored_errors(ref_lm, self.reference_truth[s], res.landmarks, target,
-                                                  ref_shape, shape, identity=identity)
+                    err, left_out = scored_errors(
+                        ref_lm, self.reference_truth[s], res.landmarks, target, ref_shape, shape, identity=identity
+                    )
                     errors[s].append(err)
                     unscored += left_out
-                    reference_err.append(scored_errors(ref_lm, self.reference_truth[s], res.landmarks, target,
-                                                       ref_shape, shape, identity=self.reference_params[s])[0])
+                    reference_err.append(
+                        scored_errors(
+                            ref_lm,
+                            self.reference_truth[s],
+                            res.landmarks,
+                            target,
+                            ref_shape,
+                            shape,
+                            identity=self.reference_params[s],
+                        )[0]
+                    )
                     # the same landmarks, flagged: away from both images' edges; bone whole in both images
                     truth_pts = true_positions(ref_lm, self.reference_truth[s], target, identity)
                     keep = inside_image(ref_lm, ref_shape) & inside_image(truth_pts, shape)
@@ -362,8 +412,9 @@ class RegisterStage(Stage[RegisterParams]):
                         uncut_err.append(err)
         return {
             "landmarks": pd.concat(lm_parts, ignore_index=True) if lm_parts else None,
-            "qc": pd.DataFrame(qc_rows, columns=["filestem", "structure", "dice", "residual_px", "passed", "reason",
-                                                 "image_passed"]),
+            "qc": pd.DataFrame(
+                qc_rows, columns=["filestem", "structure", "dice", "residual_px", "passed", "reason", "image_passed"]
+            ),
             "rejects": rejects,
             "errors": errors,
             "inside_errors": inside_err,
@@ -380,11 +431,18 @@ class RegisterStage(Stage[RegisterParams]):
         parts = [r["landmarks"] for r in results if r["landmarks"] is not None]
         landmarks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LANDMARKS.names)
         landmarks = landmarks.sort_values(
-            ["filestem", "structure", "index"], key=lambda c: c.map(order) if c.name == "structure" else c,
-            kind="stable", ignore_index=True)
+            ["filestem", "structure", "index"],
+            key=lambda c: c.map(order) if c.name == "structure" else c,
+            kind="stable",
+            ignore_index=True,
+        )
         qc = pd.concat([r["qc"] for r in results], ignore_index=True)
-        qc = qc.sort_values(["filestem", "structure"], key=lambda c: c.map(order) if c.name == "structure" else c,
-                            kind="stable", ignore_index=True)
+        qc = qc.sort_values(
+            ["filestem", "structure"],
+            key=lambda c: c.map(order) if c.name == "structure" else c,
+            kind="stable",
+            ignore_index=True,
+        )
         registered = set(qc["filestem"])
         rejects = [(stem, reason) for r in results for stem, reason in r["rejects"]]
         # images none of whose bones had an outline never reached a contour shard
@@ -409,13 +467,16 @@ class RegisterStage(Stage[RegisterParams]):
             "dice_threshold": self.params.dice_threshold,
             "dice_median": float(np.nanmedian(qc["dice"])) if qc["dice"].notna().any() else float("nan"),
             "residual_median_px": (
-                float(np.nanmedian(qc["residual_px"])) if qc["residual_px"].notna().any() else float("nan")),
+                float(np.nanmedian(qc["residual_px"])) if qc["residual_px"].notna().any() else float("nan")
+            ),
             "reference": self.reference_info,
             "template": self.template_info,
             "scored_against_truth": scored,
         }
         # wall time goes to the log, not the metrics file (same params, same bytes)
-        self.log.info("register: %.2f s of shard time per image", sum(r["seconds"] for r in results) / max(len(registered), 1))
+        self.log.info(
+            "register: %.2f s of shard time per image", sum(r["seconds"] for r in results) / max(len(registered), 1)
+        )
         if scored:
             errors = {s: [e for r in results for e in r["errors"][s]] for s in self.structures}
             summary = summarise_by_group(errors, self.anatomy.groups)
@@ -430,7 +491,9 @@ class RegisterStage(Stage[RegisterParams]):
             metrics["inside_margin_px"] = self.params.inside_margin_px
             metrics["identity"] = (
                 "template: mean atlas point of the registered reference landmarks it averages"
-                if self._template_sets else "reference: the reference landmarks' atlas points")
+                if self._template_sets
+                else "reference: the reference landmarks' atlas points"
+            )
             part = summarise(np.concatenate([e for r in results for e in r["reference_errors"]] or [np.zeros(0)]))
             metrics["reference_identity"] = {k: part[k] for k in ("median_px", "mean_px", "p95_px")}
         else:
@@ -451,5 +514,3 @@ def _shard_shapes(mask_shard: Path) -> dict[str, tuple[int, int]]:
     t = pq.read_table(mask_shard, columns=["item", "height", "width"]).to_pandas()
     t = t.drop_duplicates("item")
     return {str(r.item): (int(r.height), int(r.width)) for r in t.itertuples()}
-
-

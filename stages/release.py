@@ -72,14 +72,16 @@ def _datasheet(p: ReleaseParams, counts: dict, qc_info: dict, synthetic: bool) -
     source = (
         "the embedded **wrist phantom**: synthetic radiographs in the exact GRAZPEDWRI-DX release format, "
         "rendered from an anatomical atlas (no patient data). Figures on the phantom do not transfer to real images "
-        "without checking." if synthetic else
-        "the **GRAZPEDWRI-DX** release of paediatric wrist trauma radiographs (University Hospital Graz)."
+        "without checking."
+        if synthetic
+        else "the **GRAZPEDWRI-DX** release of paediatric wrist trauma radiographs (University Hospital Graz)."
     )
     acc = qc_info.get("accuracy")
     acc_line = (
         f"- Landmark error against the phantom's true atlas points (each template landmark's own): median "
         f"{acc['median_px']:.3f} px, mean {acc['mean_px']:.3f} px, p95 {acc['p95_px']:.3f} px (working pixels).\n"
-        if acc else ""
+        if acc
+        else ""
     )
     split_lines = "".join(
         f"| {part} | {counts['split'][part]['images']} | {counts['split'][part]['patients']} |\n"
@@ -88,24 +90,24 @@ def _datasheet(p: ReleaseParams, counts: dict, qc_info: dict, synthetic: bool) -
     return f"""# {p.name} {p.version}: datasheet
 
 ## What it is
-Masks of the 17 wrist bones and {counts['landmarks_per_image']} corresponding contour landmarks per image for
+Masks of the 17 wrist bones and {counts["landmarks_per_image"]} corresponding contour landmarks per image for
 paediatric posterior-anterior wrist radiographs, made by the DenseSeg pipeline
 (semi-supervised label propagation, contour extraction, per-bone registration of one
 reference scan onto every image). Coordinates are (x, y) = (column, row) in pixels of
-the working resolution ({counts['height']} x {counts['width']}, H x W); right hands are mirrored to left
+the working resolution ({counts["height"]} x {counts["width"]}, H x W); right hands are mirrored to left
 (`images.parquet` keeps the map back to the original pixels: scale, padding, flip).
 
 ## Provenance
 - Source images: {source}
-- Landmarks: the reference's outlines ({qc_info.get('reference', 'see qc.parquet')}) sampled uniformly by arc
+- Landmarks: the reference's outlines ({qc_info.get("reference", "see qc.parquet")}) sampled uniformly by arc
   length, averaged into a group-wise template, carried per bone by pre-alignment (image pose from bone
   centroids, affine CPD) and non-rigid coherent point drift, and snapped to each image's mask outline.
 - Every table and file is listed with its sha256 in `SHA256SUMS`; regenerating the release from the same
   inputs and parameters gives the same checksums.
 
 ## Counts
-- Images: {counts['images']} released of {counts['images_in_qc']} registered; patients: {counts['patients']}.
-- Landmarks per image: {counts['landmarks_per_image']}; bones per image: {counts['bones']}.
+- Images: {counts["images"]} released of {counts["images_in_qc"]} registered; patients: {counts["patients"]}.
+- Landmarks per image: {counts["landmarks_per_image"]}; bones per image: {counts["bones"]}.
 
 | split | images | patients |
 |---|---|---|
@@ -114,7 +116,7 @@ Splits are patient-level: no patient appears in two splits.
 
 ## Quality control
 - An image is released when every bone passes: Dice between the polygon of its registered landmarks
-  and its mask >= {qc_info.get('dice_threshold', 'n/a')} (threshold of the published annotations).
+  and its mask >= {qc_info.get("dice_threshold", "n/a")} (threshold of the published annotations).
 - `qc.parquet` lists every image and bone with Dice, registration residual, pass flags and the reason.
 {acc_line}
 ## Known limitations
@@ -213,16 +215,22 @@ class ReleaseStage(Stage[ReleaseParams]):
             table = table.filter(pc.is_in(table["item"], value_set=pa.array(sorted(keep), pa.string())))
             if table.num_rows == 0:
                 continue
-            rank = np.lexsort((
-                np.array([order.get(s, len(order)) for s in table["structure"].to_pylist()]),
-                np.array(table["item"].to_pylist(), dtype=object).astype(str),
-            ))
+            rank = np.lexsort(
+                (
+                    np.array([order.get(s, len(order)) for s in table["structure"].to_pylist()]),
+                    np.array(table["item"].to_pylist(), dtype=object).astype(str),
+                )
+            )
             table = table.take(pa.array(rank)).replace_schema_metadata(None)
             pq.write_table(table, dest / shard.name, compression="zstd")
 
     def finish(self, results) -> StageReport:
         out, counts, n_files = results[0]
         commit_dir(out, self.path(self.config.paths["release"]))
-        metrics = {"images": counts["images"], "patients": counts["patients"], "files": n_files,
-                   "version": self.params.version}
+        metrics = {
+            "images": counts["images"],
+            "patients": counts["patients"],
+            "files": n_files,
+            "version": self.params.version,
+        }
         return StageReport(metrics=metrics)

@@ -60,8 +60,9 @@ class SubsampleStage(Stage[SubsampleParams]):
     def process(self, shard):
         try:
             template = build_template(self.landmarks, self.anatomy, self.params.procrustes)
-            return fps_subsets(template.points, self.anatomy, self.params.fraction, self.params.minimum,
-                               self.params.fractions)
+            return fps_subsets(
+                template.points, self.anatomy, self.params.fraction, self.params.minimum, self.params.fractions
+            )
         except (ValueError, KeyError) as err:
             raise StageError(f"subsample: {err}") from None
 

@@ -146,12 +146,19 @@ class UVMapsStage(Stage[UVMapsParams]):
                 for s, crop in crops.items():
                     exact.append(self._exactness(s, per[s]))
                     stored = crop.uv.astype(dtype).astype(np.float32)
-                    found = locate(stored, self._target_uv(s), crop.mask, self.extraction, (crop.top, crop.left),
-                                   uv_scale=self._uv_scale(s))
+                    found = locate(
+                        stored,
+                        self._target_uv(s),
+                        crop.mask,
+                        self.extraction,
+                        (crop.top, crop.left),
+                        uv_scale=self._uv_scale(s),
+                    )
                     errors.append(np.linalg.norm(found - per[s], axis=1))
                 _, height, width = masks[item].shape
-                items_rows.append(cache.item_rows(item, height, width, crops, per, self.anatomy.structures,
-                                                  self.params.uv_dtype))
+                items_rows.append(
+                    cache.item_rows(item, height, width, crops, per, self.anatomy.structures, self.params.uv_dtype)
+                )
                 index.append({"item": item, "height": height, "width": width, "n_structures": len(crops)})
         name = f"shard-{number:04d}.parquet"
         groups = cache.write_shard(self.staging / name, items_rows) if items_rows else []
@@ -186,5 +193,7 @@ class UVMapsStage(Stage[UVMapsParams]):
             "mode": self.params.mode,
             "uv_dtype": self.params.uv_dtype,
         }
-        write_json_atomic(self.path(self.config.paths["metrics"]) / f"uvmaps-{self.variant or self.anatomy.name}.json", metrics)
+        write_json_atomic(
+            self.path(self.config.paths["metrics"]) / f"uvmaps-{self.variant or self.anatomy.name}.json", metrics
+        )
         return StageReport(metrics=metrics, rejects=rejects)

@@ -23,6 +23,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 SHARED_DATA = Path(os.environ.get("DENSESEG_SHARED_DATA", PROJECT.parent / "shared" / "data"))
 
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real public data beside the project (../shared/data); skip when absent."""

@@ -16,8 +16,15 @@ from tests.conftest import PROJECT
 # A tiny configuration of every stage (the defaults are demo-scale, these are test-scale).
 # Teenagers only, so that every bone is ossified and most images pass QC.
 TINY = {
-    "phantom": {"n_patients": 10, "height_min": 200, "height_max": 260, "age_min": 12.0, "age_max": 17.0,
-                "n_seed_annotations": 8, "shard_size": 4},
+    "phantom": {
+        "n_patients": 10,
+        "height_min": 200,
+        "height_max": 260,
+        "age_min": 12.0,
+        "age_max": 17.0,
+        "n_seed_annotations": 8,
+        "shard_size": 4,
+    },
     "ingest": {"height": 96, "width": 64, "shard_size": 4},
     "propagate": {"rounds": 1, "epochs": 8, "finetune_epochs": 2},
     "jsrt": {"limit": 16, "n_train": 10},
@@ -48,7 +55,10 @@ def dvc_project(tmp_path: Path, prefect_harness) -> tuple[Path, dict]:
         PYTHONPATH=str(project),
         PREFECT_API_URL=prefect_harness,
         DVC_NO_ANALYTICS="true",
-        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@t",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@t",
     )
     subprocess.run(["git", "init", "-q"], cwd=project, check=True)
     assert _dvc(project, "init", "-q", env=env).returncode == 0

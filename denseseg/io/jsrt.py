@@ -138,7 +138,7 @@ def read_landmarks_csv(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def polygon_masks(flat: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
     """(5, size, size) masks of the closed landmark polygons ((166, 2) working-pixel points)."""
     masks = np.zeros((len(JSRT.structures), size, size), bool)
-    for i, (s, pts) in enumerate(split_flat(np.asarray(flat)).items()):
+    for i, pts in enumerate(split_flat(np.asarray(flat)).values()):
         masks[i] = polygon2mask((size, size), pts[:, ::-1])
     return masks
 

@@ -104,6 +104,6 @@ def read_mask_shard(path: str | os.PathLike, structures: Sequence[str], items=No
     return decode_rows(table, list(structures))
 
 
-def read_confidences(path: str | os.PathLike) -> "pa.Table":
+def read_confidences(path: str | os.PathLike) -> pa.Table:
     """The (item, structure, confidence) columns of a shard, without the bits."""
     return pq.read_table(Path(path), columns=["item", "structure", "confidence"])

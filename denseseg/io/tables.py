@@ -87,9 +87,7 @@ def check_schema(table: pa.Table, schema: pa.Schema, source: str) -> pa.Table:
     """Return ``table`` cast to ``schema``; raise SchemaError naming ``source`` otherwise."""
     missing = [name for name in schema.names if name not in table.column_names]
     if missing:
-        raise SchemaError(
-            f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(table.column_names)}"
-        )
+        raise SchemaError(f"{source}: missing column(s) {', '.join(missing)}; found {', '.join(table.column_names)}")
     table = table.select(schema.names)
     try:
         return table.cast(schema)

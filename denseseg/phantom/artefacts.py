@@ -15,8 +15,9 @@ from scipy import ndimage
 from denseseg.phantom.raster import polygon_mask
 
 
-def cast_attenuation(outline_px: np.ndarray, shape: tuple[int, int], px_per_mm: float,
-                     rng: np.random.Generator) -> np.ndarray:
+def cast_attenuation(
+    outline_px: np.ndarray, shape: tuple[int, int], px_per_mm: float, rng: np.random.Generator
+) -> np.ndarray:
     """A plaster/fibreglass cast: a thick shell around the forearm, bright rim, woven texture."""
     mask = polygon_mask(outline_px, shape)
     if not mask.any():
@@ -34,8 +35,9 @@ def cast_attenuation(outline_px: np.ndarray, shape: tuple[int, int], px_per_mm: 
     return (mask * strength * shell * (1 + 0.10 * weave + 0.25 * grain)).astype(np.float32)
 
 
-def metal_attenuation(anchor_px: np.ndarray, axis_deg: float, shape: tuple[int, int], px_per_mm: float,
-                      rng: np.random.Generator) -> np.ndarray:
+def metal_attenuation(
+    anchor_px: np.ndarray, axis_deg: float, shape: tuple[int, int], px_per_mm: float, rng: np.random.Generator
+) -> np.ndarray:
     """Osteosynthesis material near ``anchor_px`` (the distal radius): K-wires or a small plate with screws."""
     canvas = Image.new("F", (shape[1], shape[0]), 0.0)
     draw = ImageDraw.Draw(canvas)
@@ -46,21 +48,26 @@ def metal_attenuation(anchor_px: np.ndarray, axis_deg: float, shape: tuple[int, 
             length = rng.uniform(35, 60) * px_per_mm
             dx, dy = np.cos(ang) * length / 2, np.sin(ang) * length / 2
             ox, oy = rng.normal(0, 4, size=2) * px_per_mm
-            draw.line([(x0 + ox - dx, y0 + oy - dy), (x0 + ox + dx, y0 + oy + dy)], fill=1.0,
-                      width=max(2, int(round(1.6 * px_per_mm))))
+            draw.line(
+                [(x0 + ox - dx, y0 + oy - dy), (x0 + ox + dx, y0 + oy + dy)],
+                fill=1.0,
+                width=max(2, int(round(1.6 * px_per_mm))),
+            )
     else:  # a plate along the shaft with screws
         ang = np.deg2rad(axis_deg + 90)
         length, half_w = rng.uniform(30, 45) * px_per_mm, 3.5 * px_per_mm
         ux, uy = np.cos(ang), np.sin(ang)
         cx, cy = x0 + ux * length * 0.45, y0 + uy * length * 0.45
-        corners = [(cx + sx * ux * length / 2 - sy * uy * half_w, cy + sx * uy * length / 2 + sy * ux * half_w)
-                   for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+        corners = [
+            (cx + sx * ux * length / 2 - sy * uy * half_w, cy + sx * uy * length / 2 + sy * ux * half_w)
+            for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))
+        ]
         draw.polygon(corners, fill=0.7)
         for t in np.linspace(-0.4, 0.4, int(rng.integers(3, 5))):
             sx, sy = cx + ux * t * length, cy + uy * t * length
             r = 1.8 * px_per_mm
             draw.ellipse([sx - r, sy - r, sx + r, sy + r], fill=1.0)
-    return (np.asarray(canvas, dtype=np.float32) * rng.uniform(4.0, 6.0))
+    return np.asarray(canvas, dtype=np.float32) * rng.uniform(4.0, 6.0)
 
 
 def collimation_mask(shape: tuple[int, int], rng: np.random.Generator, p_visible: float = 0.75) -> np.ndarray:
@@ -94,8 +101,9 @@ def burn_marker(image: np.ndarray, letter: str, inside: np.ndarray, rng: np.rand
     rows, cols = np.nonzero(inside)
     if th >= h or tw >= w or rows.size == 0:
         return
-    top = int(np.clip(rng.choice([rows.min() + 0.03 * h, rows.max() - th - 0.03 * h, h * rng.uniform(0.2, 0.7)]),
-                      0, h - th))
+    top = int(
+        np.clip(rng.choice([rows.min() + 0.03 * h, rows.max() - th - 0.03 * h, h * rng.uniform(0.2, 0.7)]), 0, h - th)
+    )
     side_left = rng.random() < 0.5
     left = int(np.clip(cols.min() + 0.02 * w if side_left else cols.max() - tw - 0.02 * w, 0, w - tw))
     region = image[top : top + th, left : left + tw]

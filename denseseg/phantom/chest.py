@@ -45,7 +45,9 @@ def render_chest(landmarks: np.ndarray, seed: int, name: str, size: int = WORK_S
     return np.clip(image * 4095, 0, 4095).astype(np.uint16), masks
 
 
-def chest_cases(csv_path, seed: int, limit: int | None = None, size: int = WORK_SIZE) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+def chest_cases(
+    csv_path, seed: int, limit: int | None = None, size: int = WORK_SIZE
+) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
     """(name, image, masks, landmarks (166, 2) in working pixels) for the cases of the CSV, sorted by name."""
     cases = read_landmarks_csv(csv_path)
     for name in sorted(cases)[:limit]:

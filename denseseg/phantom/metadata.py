@@ -14,15 +14,39 @@ import numpy as np
 import pandas as pd
 
 COLUMNS = (
-    "filestem", "patient_id", "study_number", "timehash", "gender", "age", "laterality", "projection",
-    "initial_exam", "ao_classification", "cast", "diagnosis_uncertain", "osteopenia", "fracture_visible", "metal",
-    "pixel_spacing", "device_manufacturer",
+    "filestem",
+    "patient_id",
+    "study_number",
+    "timehash",
+    "gender",
+    "age",
+    "laterality",
+    "projection",
+    "initial_exam",
+    "ao_classification",
+    "cast",
+    "diagnosis_uncertain",
+    "osteopenia",
+    "fracture_visible",
+    "metal",
+    "pixel_spacing",
+    "device_manufacturer",
 )
 FLAG_COLUMNS = ("initial_exam", "cast", "diagnosis_uncertain", "osteopenia", "fracture_visible", "metal")
 # Frequent real AO/OTA codes (distal radius/ulna, paediatric), with rough relative weights.
-AO_CODES = (("23r-M/2.1", 22), ("23r-M/3.1; 23u-M/2.1", 11), ("23r-M/3.1; 23u-E/7", 10), ("23r-M/3.1", 10),
-            ("23-M/3.1", 10), ("23-M/2.1", 9), ("23r-E/2.1; 23u-E/7", 4), ("23r-E/2.1", 4), ("22r-D/2.1", 1),
-            ("23r-E/1", 1), ("23u-E/7", 1))
+AO_CODES = (
+    ("23r-M/2.1", 22),
+    ("23r-M/3.1; 23u-M/2.1", 11),
+    ("23r-M/3.1; 23u-E/7", 10),
+    ("23r-M/3.1", 10),
+    ("23-M/3.1", 10),
+    ("23-M/2.1", 9),
+    ("23r-E/2.1; 23u-E/7", 4),
+    ("23r-E/2.1", 4),
+    ("22r-D/2.1", 1),
+    ("23r-E/1", 1),
+    ("23u-E/7", 1),
+)
 _STREAM_PLAN = 1
 
 
@@ -58,8 +82,9 @@ def format_age(age: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def make_filestem(patient_id: int, timehash: int, study: int, laterality: str, projection: int, sex: str,
-                  age: float) -> str:
+def make_filestem(
+    patient_id: int, timehash: int, study: int, laterality: str, projection: int, sex: str, age: float
+) -> str:
     """``PPPP_TTTTTTTTTT_SS_WRI-{L|R}{1|2|3}_{M|F|O}AAA`` with AAA = floor of the printed age."""
     years = int(np.floor(float(format_age(age))))
     return f"{patient_id:04d}_{timehash:010d}_{study:02d}_WRI-{laterality}{projection}_{sex}{years:03d}"
@@ -118,14 +143,22 @@ def plan_release(seed: int, settings: PlanSettings = PlanSettings()) -> pd.DataF
             for k in order:
                 t += int(rng.integers(20, 120))
                 proj = projections[k]
-                rows.append({
-                    "filestem": make_filestem(pid, t, study, side, proj, sex, age),
-                    "patient_id": pid, "study_number": study, "timehash": t, "gender": sex,
-                    "age": float(format_age(age)), "laterality": side, "projection": proj,
-                    "ao_classification": ao, **flags,
-                    "pixel_spacing": 0.143 if agfa else 0.144,
-                    "device_manufacturer": "Agfa" if agfa else "Siemens",
-                })
+                rows.append(
+                    {
+                        "filestem": make_filestem(pid, t, study, side, proj, sex, age),
+                        "patient_id": pid,
+                        "study_number": study,
+                        "timehash": t,
+                        "gender": sex,
+                        "age": float(format_age(age)),
+                        "laterality": side,
+                        "projection": proj,
+                        "ao_classification": ao,
+                        **flags,
+                        "pixel_spacing": 0.143 if agfa else 0.144,
+                        "device_manufacturer": "Agfa" if agfa else "Siemens",
+                    }
+                )
             gap = float(rng.uniform(5, 60))
             days += gap
             time += int(gap * 86400)

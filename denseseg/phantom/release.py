@@ -27,9 +27,15 @@ IMAGES_PER_ROW_GROUP = 32
 
 def spec_from_row(row) -> ImageSpec:
     return ImageSpec(
-        index=int(row["index"]), filestem=str(row["filestem"]), patient_id=int(row["patient_id"]),
-        sex=str(row["gender"]), age=float(row["age"]), laterality=str(row["laterality"]),
-        projection=int(row["projection"]), cast=bool(row["cast"]), metal=bool(row["metal"]),
+        index=int(row["index"]),
+        filestem=str(row["filestem"]),
+        patient_id=int(row["patient_id"]),
+        sex=str(row["gender"]),
+        age=float(row["age"]),
+        laterality=str(row["laterality"]),
+        projection=int(row["projection"]),
+        cast=bool(row["cast"]),
+        metal=bool(row["metal"]),
         osteopenia=bool(row["osteopenia"]),
     )
 
@@ -38,8 +44,7 @@ def part_name(first_index: int) -> str:
     return f"part-{first_index:07d}.parquet"
 
 
-def render_shard(rows: pd.DataFrame, seed: int, settings: RenderSettings, release_dir: Path,
-                 parts_dir: Path) -> dict:
+def render_shard(rows: pd.DataFrame, seed: int, settings: RenderSettings, release_dir: Path, parts_dir: Path) -> dict:
     """Render the images of ``rows`` into ``release_dir``; PA truth goes to one part file in ``parts_dir``."""
     release_dir, parts_dir = Path(release_dir), Path(parts_dir)
     contour_tables, image_rows = [], []
@@ -52,24 +57,41 @@ def render_shard(rows: pd.DataFrame, seed: int, settings: RenderSettings, releas
         visible = []
         for bone, pts in result.truth.items():
             n = len(pts)
-            contour_tables.append(pa.table({
-                "filestem": pa.array([row["filestem"]] * n, pa.string()),
-                "structure": pa.array([bone] * n, pa.string()),
-                "point": pa.array(np.arange(n, dtype=np.int32)),
-                "x": pa.array(pts[:, 0]), "y": pa.array(pts[:, 1]),
-            }))
+            contour_tables.append(
+                pa.table(
+                    {
+                        "filestem": pa.array([row["filestem"]] * n, pa.string()),
+                        "structure": pa.array([bone] * n, pa.string()),
+                        "point": pa.array(np.arange(n, dtype=np.int32)),
+                        "x": pa.array(pts[:, 0]),
+                        "y": pa.array(pts[:, 1]),
+                    }
+                )
+            )
             inside = (pts[:, 0] >= -0.5) & (pts[:, 0] <= w - 0.5) & (pts[:, 1] >= -0.5) & (pts[:, 1] <= h - 0.5)
             if inside.any():
                 visible.append(bone)
         info = result.info
-        image_rows.append({
-            "filestem": row["filestem"], "patient_id": str(int(row["patient_id"])), "age": float(row["age"]),
-            "bone_age": info["bone_age"], "sex": row["gender"], "laterality": row["laterality"],
-            "flipped": info["flipped"], "height": h, "width": w, "px_per_mm": info["px_per_mm"],
-            "cast": bool(row["cast"]), "metal": bool(row["metal"]),
-            "radius_physis_open": info["radius_physis_open"], "ulna_physis_open": info["ulna_physis_open"],
-            "bones_present": info["present"], "bones_visible": visible,
-        })
+        image_rows.append(
+            {
+                "filestem": row["filestem"],
+                "patient_id": str(int(row["patient_id"])),
+                "age": float(row["age"]),
+                "bone_age": info["bone_age"],
+                "sex": row["gender"],
+                "laterality": row["laterality"],
+                "flipped": info["flipped"],
+                "height": h,
+                "width": w,
+                "px_per_mm": info["px_per_mm"],
+                "cast": bool(row["cast"]),
+                "metal": bool(row["metal"]),
+                "radius_physis_open": info["radius_physis_open"],
+                "ulna_physis_open": info["ulna_physis_open"],
+                "bones_present": info["present"],
+                "bones_visible": visible,
+            }
+        )
     first = int(rows["index"].min()) if len(rows) else 0
     contours = pa.concat_tables(contour_tables) if contour_tables else TRUTH_CONTOURS.empty_table()
     contours = check_schema(contours, TRUTH_CONTOURS, "phantom truth part")

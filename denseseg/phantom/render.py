@@ -30,9 +30,15 @@ class Exposure:
     noise: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> "Exposure":
-        return cls(float(rng.uniform(0.9, 1.5)), float(rng.uniform(0.75, 1.25)), float(rng.uniform(0.05, 0.22)),
-                   float(rng.uniform(0.0, 0.18)), float(rng.uniform(0, 2 * np.pi)), float(rng.uniform(0.008, 0.02)))
+    def draw(cls, rng: np.random.Generator) -> Exposure:
+        return cls(
+            float(rng.uniform(0.9, 1.5)),
+            float(rng.uniform(0.75, 1.25)),
+            float(rng.uniform(0.05, 0.22)),
+            float(rng.uniform(0.0, 0.18)),
+            float(rng.uniform(0, 2 * np.pi)),
+            float(rng.uniform(0.008, 0.02)),
+        )
 
 
 def band_noise(shape: tuple[int, int], fine_px: float, coarse_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -49,8 +55,14 @@ def tissue_thickness(outline_px: np.ndarray, shape: tuple[int, int], px_per_mm: 
     return np.sqrt(np.clip(depth * (2 - np.minimum(depth, 1.0)), 0.0, 1.0))
 
 
-def bone_attenuation(bones_px: dict[str, np.ndarray], density: dict[str, float], shape: tuple[int, int],
-                     px_per_mm: float, texture: np.ndarray, long_bones: set[str]) -> np.ndarray:
+def bone_attenuation(
+    bones_px: dict[str, np.ndarray],
+    density: dict[str, float],
+    shape: tuple[int, int],
+    px_per_mm: float,
+    texture: np.ndarray,
+    long_bones: set[str],
+) -> np.ndarray:
     """Sum of every bone's projected attenuation (overlaps add up, as in a real projection)."""
     out = np.zeros(shape, np.float32)
     for name, pts in bones_px.items():
@@ -75,7 +87,7 @@ def expose(attenuation: np.ndarray, exposure: Exposure, rng: np.random.Generator
     h, w = attenuation.shape
     signal = 1.0 - np.exp(-exposure.mu * attenuation)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    ramp = ((xx / w - 0.5) * np.cos(exposure.heel_angle) + (yy / h - 0.5) * np.sin(exposure.heel_angle))
+    ramp = (xx / w - 0.5) * np.cos(exposure.heel_angle) + (yy / h - 0.5) * np.sin(exposure.heel_angle)
     raw = exposure.background + (1 - exposure.background) * signal
     raw = raw * (1 + exposure.heel * ramp)
     raw = np.clip(raw, 0, None) ** exposure.gamma

@@ -20,10 +20,28 @@ from denseseg.phantom.render import Exposure, band_noise, bone_attenuation, expo
 from denseseg.phantom.variation import Pose, ShapeVariation, instance_contours, project_view
 
 # Limb outline (atlas mm, left hand PA): forearm below, hand and thumb web above.
-TISSUE_OUTLINE_MM = np.array([
-    [-27, 170], [-26, 60], [-24.5, 10], [-23.5, -20], [-27, -50], [-33, -90], [-37, -130], [-38, -175],
-    [40, -175], [44, -120], [56, -95], [55, -78], [47, -60], [37, -42], [32, -20], [31, 10], [30, 60], [30, 170],
-])
+TISSUE_OUTLINE_MM = np.array(
+    [
+        [-27, 170],
+        [-26, 60],
+        [-24.5, 10],
+        [-23.5, -20],
+        [-27, -50],
+        [-33, -90],
+        [-37, -130],
+        [-38, -175],
+        [40, -175],
+        [44, -120],
+        [56, -95],
+        [55, -78],
+        [47, -60],
+        [37, -42],
+        [32, -20],
+        [31, 10],
+        [30, 60],
+        [30, 170],
+    ]
+)
 CAST_OUTLINE_MM = np.array([[-33, 175], [-32, -25], [-34, -42], [40, -46], [39, -25], [37, 175]])
 METAL_ANCHOR_MM = np.array([14.0, 10.0])
 
@@ -42,9 +60,13 @@ class RenderSettings:
 
     def __post_init__(self):
         if not 32 <= self.height_min <= self.height_max:
-            raise ValueError(f"image height range must satisfy 32 <= min <= max, got {self.height_min}..{self.height_max}")
+            raise ValueError(
+                f"image height range must satisfy 32 <= min <= max, got {self.height_min}..{self.height_max}"
+            )
         if not 0.2 <= self.aspect_min <= self.aspect_max <= 2.0:
-            raise ValueError(f"aspect range must satisfy 0.2 <= min <= max <= 2, got {self.aspect_min}..{self.aspect_max}")
+            raise ValueError(
+                f"aspect range must satisfy 0.2 <= min <= max <= 2, got {self.aspect_min}..{self.aspect_max}"
+            )
 
 
 @dataclass(frozen=True)

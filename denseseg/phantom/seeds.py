@@ -85,8 +85,9 @@ def choose_seed_images(plan: pd.DataFrame, n: int) -> list[str]:
     return sorted(chosen)
 
 
-def write_seed_image(seed_dir: Path, filestem: str, contours: dict[str, np.ndarray],
-                     shape: tuple[int, int], bone_order: tuple[str, ...]) -> list[dict]:
+def write_seed_image(
+    seed_dir: Path, filestem: str, contours: dict[str, np.ndarray], shape: tuple[int, int], bone_order: tuple[str, ...]
+) -> list[dict]:
     """Rasterise one image's truth contours into 0/255 masks; return its rows of ``annotations.csv``."""
     rows = []
     for bone in bone_order:

@@ -21,9 +21,9 @@ map from the whole shape and evaluate only the landmarks on the image.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -67,8 +67,13 @@ def footprint_mask(frame: WorkingFrame) -> np.ndarray:
     return ((rows >= y0) & (rows <= y1))[:, None] & ((cols >= x0) & (cols <= x1))[None, :]
 
 
-def working_truth(contours: Mapping[str, np.ndarray], frame: WorkingFrame, anatomy: Anatomy = WRIST,
-                  filestem: str = "", info: dict | None = None) -> TruthItem:
+def working_truth(
+    contours: Mapping[str, np.ndarray],
+    frame: WorkingFrame,
+    anatomy: Anatomy = WRIST,
+    filestem: str = "",
+    info: dict | None = None,
+) -> TruthItem:
     """Truth of one image from its dense contours (bone -> (n, 2) original (x, y) of the stored file)."""
     offsets = anatomy.landmark_offsets()
     landmarks = np.full((anatomy.n_landmarks, 2), np.nan)
@@ -99,12 +104,22 @@ def working_truth(contours: Mapping[str, np.ndarray], frame: WorkingFrame, anato
         masks[s_idx] = masks_all[s_idx]
         landmarks[sl] = lm
         status[bone] = OK
-    return TruthItem(filestem, frame, landmarks, masks, status=status, info=dict(info or {}),
-                     landmarks_all=landmarks_all, inside=inside, masks_all=masks_all)
+    return TruthItem(
+        filestem,
+        frame,
+        landmarks,
+        masks,
+        status=status,
+        info=dict(info or {}),
+        landmarks_all=landmarks_all,
+        inside=inside,
+        masks_all=masks_all,
+    )
 
 
-def read_truth_items(truth_dir: str | Path, height: int = 384, width: int = 224, anatomy: Anatomy = WRIST,
-                     filestems=None) -> Iterator[TruthItem]:
+def read_truth_items(
+    truth_dir: str | Path, height: int = 384, width: int = 224, anatomy: Anatomy = WRIST, filestems=None
+) -> Iterator[TruthItem]:
     """Yield the working-frame truth of every PA image in ``truth_dir`` (images.parquet order)."""
     truth_dir = Path(truth_dir)
     images = read_table(truth_dir / "images.parquet", TRUTH_IMAGES)
@@ -122,6 +137,12 @@ def read_truth_items(truth_dir: str | Path, height: int = 384, width: int = 224,
             g = groups.get((row.filestem, bone))
             if g is not None:
                 dense[bone] = g.sort_values("point")[["x", "y"]].to_numpy(np.float64)
-        info = {"age": float(row.age), "bone_age": float(row.bone_age), "sex": row.sex,
-                "laterality": row.laterality, "cast": bool(row.cast), "metal": bool(row.metal)}
+        info = {
+            "age": float(row.age),
+            "bone_age": float(row.bone_age),
+            "sex": row.sex,
+            "laterality": row.laterality,
+            "cast": bool(row.cast),
+            "metal": bool(row.metal),
+        }
         yield working_truth(dense, frame, anatomy, row.filestem, info)

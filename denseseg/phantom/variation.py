@@ -17,8 +17,21 @@ from denseseg.phantom.atlas import BoneTemplate, atlas, polygon_centroid
 from denseseg.phantom.growth import GrowthState
 
 WRIST_CENTRE_MM = np.array([2.0, -20.0])  # pivot of radial/ulnar deviation (capitate head)
-DISTAL_GROUP = ("scaphoid", "lunate", "triquetrum", "pisiform", "trapezium", "trapezoid", "capitate", "hamate",
-                "metacarpal_1", "metacarpal_2", "metacarpal_3", "metacarpal_4", "metacarpal_5")
+DISTAL_GROUP = (
+    "scaphoid",
+    "lunate",
+    "triquetrum",
+    "pisiform",
+    "trapezium",
+    "trapezoid",
+    "capitate",
+    "hamate",
+    "metacarpal_1",
+    "metacarpal_2",
+    "metacarpal_3",
+    "metacarpal_4",
+    "metacarpal_5",
+)
 _EPIPHYSIS_ASPECT = 2.6  # width / height of a newly appeared epiphysis
 
 
@@ -64,7 +77,7 @@ class ShapeVariation:
     deviation_deg: float  # radial (+) / ulnar (-) deviation of the hand about the wrist
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, strength: float = 1.0, deviation_sd: float = 0.0) -> "ShapeVariation":
+    def draw(cls, rng: np.random.Generator, strength: float = 1.0, deviation_sd: float = 0.0) -> ShapeVariation:
         affines = {}
         for name, template in atlas().items():
             rot = rng.normal(0, 3.0 if not template.long_bone else 1.2) * strength
@@ -78,8 +91,7 @@ class ShapeVariation:
         freq = rng.uniform(1 / 120, 1 / 50, size=j) * 2 * np.pi
         field_k = np.stack([np.cos(angles), np.sin(angles)], axis=1) * freq[:, None]
         field_a = rng.normal(0, 0.9, size=(j, 2)) * strength
-        return cls(affines, field_k, field_a, rng.uniform(0, 2 * np.pi, size=j),
-                   float(rng.normal(0, deviation_sd)))
+        return cls(affines, field_k, field_a, rng.uniform(0, 2 * np.pi, size=j), float(rng.normal(0, deviation_sd)))
 
     def apply(self, name: str, points: np.ndarray, centroid: np.ndarray) -> np.ndarray:
         aff = self.bone_affine[name]

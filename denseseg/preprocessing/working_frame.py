@@ -26,7 +26,7 @@ class WorkingFrame:
     pad_left: float
 
     @classmethod
-    def fit(cls, orig_height: int, orig_width: int, height: int, width: int, flipped: bool) -> "WorkingFrame":
+    def fit(cls, orig_height: int, orig_width: int, height: int, width: int, flipped: bool) -> WorkingFrame:
         """The largest isotropic scale that fits, centred."""
         if min(orig_height, orig_width, height, width) <= 0:
             raise ValueError(f"image sizes must be positive: {orig_height}x{orig_width} -> {height}x{width}")
@@ -38,7 +38,7 @@ class WorkingFrame:
         return cls(orig_height, orig_width, height, width, bool(flipped), float(scale), float(pad_top), float(pad_left))
 
     @classmethod
-    def from_row(cls, row) -> "WorkingFrame":
+    def from_row(cls, row) -> WorkingFrame:
         """From a manifest row (mapping or namedtuple with the manifest columns)."""
         get = row.__getitem__ if hasattr(row, "__getitem__") else lambda k: getattr(row, k)
         return cls(

@@ -135,7 +135,11 @@ class ClassicalRefiner:
 
     @property
     def description(self) -> str:
-        rw = f"random walker (core > {self.high}, background < {self.low}, beta {self.beta}) + " if self.use_random_walker else ""
+        rw = (
+            f"random walker (core > {self.high}, background < {self.low}, beta {self.beta}) + "
+            if self.use_random_walker
+            else ""
+        )
         return f"classical refiner: {rw}largest component, hole filling, smoothing (radius {self.smooth_radius})"
 
     def refine_bone(self, image: np.ndarray, prob: np.ndarray) -> np.ndarray:

@@ -180,7 +180,12 @@ def propagate(
         train_items = seed_items + pseudo
         log.info(
             "round %d/%d: training on %d seeds + %d pseudo-labels for %d epochs (%s)",
-            r, config.rounds, len(seed_items), len(pseudo), epochs, trainer.device,
+            r,
+            config.rounds,
+            len(seed_items),
+            len(pseudo),
+            epochs,
+            trainer.device,
         )
         callback = (lambda e, n, loss, r=r: progress(r, "train", e, n)) if progress else None
         labels = _Labels(seeds, previous) if previous is not None else seeds
@@ -230,7 +235,13 @@ def propagate(
             record.scores = evaluator.summary(r)
         record.seconds = round(time.perf_counter() - started, 3)
         records.append(record)
-        log.info("round %d: %d of %d unlabelled images accepted (%.1f s)", r, len(new_pseudo), len(unlabelled), record.seconds)
+        log.info(
+            "round %d: %d of %d unlabelled images accepted (%.1f s)",
+            r,
+            len(new_pseudo),
+            len(unlabelled),
+            record.seconds,
+        )
     return PropagationResult(
         items=unlabelled,
         masks=previous,

@@ -159,5 +159,7 @@ def image_contours(
             outlines[name] = outline(masks[s], min_pixels=min_pixels, min_thickness=min_thickness)
         except DegenerateContour as err:
             problems[name] = str(err)
-    counts = allocate_points({k: perimeter(v) for k, v in outlines.items()}, total_points, min_points) if outlines else {}
+    counts = (
+        allocate_points({k: perimeter(v) for k, v in outlines.items()}, total_points, min_points) if outlines else {}
+    )
     return {k: resample_closed(v, counts[k]) for k, v in outlines.items()}, problems

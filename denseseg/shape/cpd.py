@@ -118,7 +118,7 @@ def register_nonrigid(
     sigma2 = _initial_sigma2(x, y)
     xx = (x * x).sum(1)
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
         p = _posterior(x, t, sigma2, w)
         p1 = p.sum(1)
         pt1 = p.sum(0)
@@ -217,7 +217,7 @@ class Affine:
     def apply(self, points: np.ndarray) -> np.ndarray:
         return np.asarray(points, dtype=np.float64) @ self.matrix.T + self.translation
 
-    def inverse(self) -> "Affine":
+    def inverse(self) -> Affine:
         inv = np.linalg.inv(self.matrix)
         return Affine(inv, -inv @ self.translation)
 

@@ -42,8 +42,9 @@ def subset_count(n: int, fraction: float, minimum: int = 4) -> int:
     return int(min(n, max(minimum, round(fraction * n))))
 
 
-def subset_counts(anatomy: Anatomy, fraction: float = 0.25, minimum: int = 4,
-                  fractions: Mapping[str, float] | None = None) -> dict[str, int]:
+def subset_counts(
+    anatomy: Anatomy, fraction: float = 0.25, minimum: int = 4, fractions: Mapping[str, float] | None = None
+) -> dict[str, int]:
     """Landmarks kept per structure; ``fractions`` overrides the fraction of named structures."""
     fractions = dict(fractions or {})
     unknown = sorted(set(fractions) - set(anatomy.structures))
@@ -52,8 +53,13 @@ def subset_counts(anatomy: Anatomy, fraction: float = 0.25, minimum: int = 4,
     return {s: subset_count(n, fractions.get(s, fraction), minimum) for s, n in anatomy.landmark_counts.items()}
 
 
-def fps_subsets(template_points: Mapping[str, np.ndarray], anatomy: Anatomy, fraction: float = 0.25,
-                minimum: int = 4, fractions: Mapping[str, float] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def fps_subsets(
+    template_points: Mapping[str, np.ndarray],
+    anatomy: Anatomy,
+    fraction: float = 0.25,
+    minimum: int = 4,
+    fractions: Mapping[str, float] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({structure: sorted indices within the structure}, boolean mask over the flat landmark order)."""
     counts = subset_counts(anatomy, fraction, minimum, fractions)
     offsets = anatomy.landmark_offsets()

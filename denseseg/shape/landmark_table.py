@@ -30,7 +30,9 @@ def landmark_array(df: pd.DataFrame, anatomy: Anatomy, items=None) -> tuple[list
         index = sub["index"].to_numpy().astype(np.int64)
         if (index < 0).any() or (index >= counts).any():
             bad = sub[(index < 0) | (index >= counts)].iloc[0]
-            raise ValueError(f"landmarks: index {bad['index']} out of range for {bad['structure']} of {bad['filestem']}")
+            raise ValueError(
+                f"landmarks: index {bad['index']} out of range for {bad['structure']} of {bad['filestem']}"
+            )
         out[rows, start + index, 0] = sub["x"].to_numpy()
         out[rows, start + index, 1] = sub["y"].to_numpy()
     return items, out

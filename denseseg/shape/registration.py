@@ -248,8 +248,9 @@ def register_bone(
     carried = field.transform(sim.apply(ref_landmarks))
     snapped = snap_to_outline(carried, outline)
     if params.inverse_weight > 0:
-        snapped = _inverse_consistent(snapped, sim.apply(ref_landmarks), ref_outline, outline, sim, params, cut,
-                                      border, shape)
+        snapped = _inverse_consistent(
+            snapped, sim.apply(ref_landmarks), ref_outline, outline, sim, params, cut, border, shape
+        )
     if border is not None and np.any(border) and shape is not None:
         off = ~inside_box(carried, shape, 0.0) | ~evidence_mask(snapped, outline, border, None, 0.0)
         snapped = spread_off_view(snapped, off, outline, border)
@@ -371,8 +372,14 @@ def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, p
             target = target[keep]
     moving = _fit_points(outline, border, params.max_points)
     reverse = register_nonrigid(
-        target, moving, beta=params.beta, lam=params.lam, w=params.w_cut if cut else params.w,
-        max_iter=params.max_iter, tol=params.tol, low_rank=params.low_rank,
+        target,
+        moving,
+        beta=params.beta,
+        lam=params.lam,
+        w=params.w_cut if cut else params.w,
+        max_iter=params.max_iter,
+        tol=params.tol,
+        low_rank=params.low_rank,
     )
     carried = reverse.transform(outline)  # vertex i of the image outline, in the reference's frame
     s_rev = np.interp(outline_parameter(aligned_landmarks, carried), _arclength(carried), _arclength(outline))
@@ -406,9 +413,7 @@ def make_reference(
         raise ValueError(f"reference {filestem} lacks outline(s) for {', '.join(missing)}")
     landmarks = {s: resample_closed(np.asarray(outlines[s], dtype=np.float64), int(n)) for s, n in counts.items()}
     kept = {s: np.asarray(outlines[s], dtype=np.float64) for s in counts}
-    return Reference(
-        filestem, kept, landmarks, None if borders is None else {s: borders[s] for s in counts}, shape
-    )
+    return Reference(filestem, kept, landmarks, None if borders is None else {s: borders[s] for s in counts}, shape)
 
 
 def _normalised(outlines: Mapping[str, np.ndarray], structures: Sequence[str], n: int) -> dict[str, np.ndarray]:
@@ -602,8 +607,11 @@ def groupwise_template(
             lms, valid = {}, {}
             for s, res in results.items():
                 v = ~ref_flags[s] & evidence_mask(
-                    res.landmarks, np.asarray(outlines[s], dtype=np.float64),
-                    None if borders is None else borders.get(s), shape, params.edge_margin_px,
+                    res.landmarks,
+                    np.asarray(outlines[s], dtype=np.float64),
+                    None if borders is None else borders.get(s),
+                    shape,
+                    params.edge_margin_px,
                 )
                 lms[s], valid[s] = res.landmarks, v
             sets.append((lms, valid))
@@ -638,8 +646,9 @@ def groupwise_template(
         prev = {s: np.asarray(current.landmarks[s], dtype=np.float64) for s in structures}
         keep = {s: ~ref_flags[s] for s in structures}
         try:
-            gauge = umeyama(np.vstack([mean[s][keep[s]] for s in structures]),
-                            np.vstack([prev[s][keep[s]] for s in structures]))
+            gauge = umeyama(
+                np.vstack([mean[s][keep[s]] for s in structures]), np.vstack([prev[s][keep[s]] for s in structures])
+            )
             mean = {s: np.where(keep[s][:, None], gauge.apply(mean[s]), prev[s]) for s in structures}
         except DegenerateShapeError:
             break

@@ -76,8 +76,15 @@ def random_warp(rng: np.random.Generator, scale: float = 1.0, amplitude: float =
         wavelength = rng.uniform(120, 220) * scale
         direction = rng.uniform(0, np.pi)
         k = 2 * np.pi / wavelength
-        waves.append((rng.uniform(0.5, 1.0) * amplitude * scale, k * np.cos(direction), k * np.sin(direction),
-                      rng.uniform(0, 2 * np.pi), axis))
+        waves.append(
+            (
+                rng.uniform(0.5, 1.0) * amplitude * scale,
+                k * np.cos(direction),
+                k * np.sin(direction),
+                rng.uniform(0, 2 * np.pi),
+                axis,
+            )
+        )
     return {
         "angle": np.radians(rng.uniform(-6, 6)),
         "scale": rng.uniform(0.92, 1.08),
@@ -125,17 +132,45 @@ def write_synthetic_inputs(
     manifest = []
     for i, s in enumerate(stems):
         h, w = images[s].masks.shape[1:]
-        manifest.append({
-            "filestem": s, "patient_id": (patients or {}).get(s, f"{i:04d}"), "study_number": 1, "age": 12.0,
-            "sex": "M", "laterality": "L", "flipped": False, "projection": 1, "cast": False, "metal": False,
-            "fracture_visible": False, "osteopenia": False, "ao_classification": "", "device_manufacturer": "synthetic",
-            "pixel_spacing_mm": 0.144, "orig_height": h, "orig_width": w, "height": h, "width": w, "scale": 1.0,
-            "pad_top": 0.0, "pad_left": 0.0, "image_path": f"images/{s}.png",
-        })
+        manifest.append(
+            {
+                "filestem": s,
+                "patient_id": (patients or {}).get(s, f"{i:04d}"),
+                "study_number": 1,
+                "age": 12.0,
+                "sex": "M",
+                "laterality": "L",
+                "flipped": False,
+                "projection": 1,
+                "cast": False,
+                "metal": False,
+                "fracture_visible": False,
+                "osteopenia": False,
+                "ao_classification": "",
+                "device_manufacturer": "synthetic",
+                "pixel_spacing_mm": 0.144,
+                "orig_height": h,
+                "orig_width": w,
+                "height": h,
+                "width": w,
+                "scale": 1.0,
+                "pad_top": 0.0,
+                "pad_left": 0.0,
+                "image_path": f"images/{s}.png",
+            }
+        )
     write_table(pd.DataFrame(manifest), manifest_path, MANIFEST)
     truth = [
-        pd.DataFrame({"filestem": s, "structure": b, "point": np.arange(len(p), dtype=np.int32),
-                      "x": p[:, 0].astype(np.float32), "y": p[:, 1].astype(np.float32)})
-        for s in stems for b, p in images[s].truth.items()
+        pd.DataFrame(
+            {
+                "filestem": s,
+                "structure": b,
+                "point": np.arange(len(p), dtype=np.int32),
+                "x": p[:, 0].astype(np.float32),
+                "y": p[:, 1].astype(np.float32),
+            }
+        )
+        for s in stems
+        for b, p in images[s].truth.items()
     ]
     write_table(pd.concat(truth, ignore_index=True), truth_path, TRUTH_CONTOURS)

@@ -91,7 +91,7 @@ class Template:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Template":
+    def from_dict(cls, data: dict) -> Template:
         if data.get("format") != FORMAT:
             raise ValueError(f"not a template ({FORMAT} expected, got {data.get('format')!r})")
         anatomy = ANATOMIES[data["anatomy"]]
@@ -106,7 +106,7 @@ class Template:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Template":
+    def load(cls, path: str | os.PathLike) -> Template:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"{path}: template not found (did the uvmaps stage run?)")

@@ -37,12 +37,12 @@ class Similarity:
         points = np.asarray(points, dtype=np.float64)
         return self.scale * points @ self.rotation.T + self.translation
 
-    def inverse(self) -> "Similarity":
+    def inverse(self) -> Similarity:
         rot = self.rotation.T
         return Similarity(rot, 1.0 / self.scale, -(rot @ self.translation) / self.scale, self.rms)
 
     @staticmethod
-    def identity() -> "Similarity":
+    def identity() -> Similarity:
         return Similarity(np.eye(2), 1.0, np.zeros(2), 0.0)
 
 

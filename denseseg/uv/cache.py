@@ -67,8 +67,15 @@ class CacheError(ValueError):
     """A uv cache folder that is missing, incomplete or of another format."""
 
 
-def item_rows(item: str, height: int, width: int, crops: dict[str, UVCrop], landmarks: dict[str, np.ndarray],
-              structures, uv_dtype: str = "float32") -> list[dict]:
+def item_rows(
+    item: str,
+    height: int,
+    width: int,
+    crops: dict[str, UVCrop],
+    landmarks: dict[str, np.ndarray],
+    structures,
+    uv_dtype: str = "float32",
+) -> list[dict]:
     """Rows of one item, in structure order; structures without a crop are omitted."""
     if uv_dtype not in UV_DTYPES:
         raise ValueError(f"uv dtype {uv_dtype!r}; choose one of {', '.join(UV_DTYPES)}")
@@ -116,8 +123,13 @@ def write_meta(root: str | os.PathLike, anatomy: str, mode: str, uv_dtype: str, 
     table = pa.Table.from_pylist(sorted(index_rows, key=lambda r: r["item"]), schema=INDEX_SCHEMA)
     with atomic_file(root / "index.parquet") as tmp:
         pq.write_table(table, tmp, compression="zstd")
-    meta = {"format": FORMAT, "anatomy": anatomy, "structures": list(ANATOMIES[anatomy].structures),
-            "mode": mode, "uv_dtype": uv_dtype}
+    meta = {
+        "format": FORMAT,
+        "anatomy": anatomy,
+        "structures": list(ANATOMIES[anatomy].structures),
+        "mode": mode,
+        "uv_dtype": uv_dtype,
+    }
     write_text_atomic(root / "cache.json", json.dumps(meta, indent=1) + "\n")
 
 
@@ -136,8 +148,10 @@ class UVCache:
         self.structures = tuple(self.meta["structures"])
         index = pq.read_table(self.root / "index.parquet").to_pydict()
         self.items = list(index["item"])
-        self._where = {it: (index["shard"][i], index["row_group"][i], index["height"][i], index["width"][i])
-                       for i, it in enumerate(self.items)}
+        self._where = {
+            it: (index["shard"][i], index["row_group"][i], index["height"][i], index["width"][i])
+            for i, it in enumerate(self.items)
+        }
         self._files: dict[str, pq.ParquetFile] = {}
         self._pid = os.getpid()
 

@@ -166,14 +166,16 @@ def warp_crop(warp_uv, mask: np.ndarray, crop: tuple[int, int, int, int] | None 
     return UVCrop(top, left, uv, sub.copy())
 
 
-def cartesian_crop(mask: np.ndarray, landmarks: np.ndarray, template: Template, structure: str,
-                   extrapolate: bool = False) -> UVCrop | None:
+def cartesian_crop(
+    mask: np.ndarray, landmarks: np.ndarray, template: Template, structure: str, extrapolate: bool = False
+) -> UVCrop | None:
     """The cartesian uv map of one structure's (H, W) mask as a bbox crop (None for an empty mask)."""
     warp = CartesianWarp(landmarks, template.points[structure])
     return warp_crop(lambda xy: warp.uv(xy, template, structure, extrapolate), mask)
 
 
-def cartesian_uv_at(xy: np.ndarray, landmarks: np.ndarray, template: Template, structure: str,
-                    extrapolate: bool = False) -> np.ndarray:
+def cartesian_uv_at(
+    xy: np.ndarray, landmarks: np.ndarray, template: Template, structure: str, extrapolate: bool = False
+) -> np.ndarray:
     """The continuous map at arbitrary points: exactly the template uv at the landmarks."""
     return CartesianWarp(landmarks, template.points[structure]).uv(xy, template, structure, extrapolate)

@@ -82,8 +82,9 @@ def _affine(uv: np.ndarray, xy: np.ndarray, target: np.ndarray, params: Extracti
     return est
 
 
-def locate(uv_map, targets, mask=None, params: ExtractionParams = ExtractionParams(), origin=(0, 0),
-           uv_scale=None) -> np.ndarray:
+def locate(
+    uv_map, targets, mask=None, params: ExtractionParams = ExtractionParams(), origin=(0, 0), uv_scale=None
+) -> np.ndarray:
     """(M, 2) image positions (x, y) of target uv values in one structure's (2, h, w) uv map.
 
     ``origin`` = (top, left) of a crop, added to the positions; ``uv_scale``
@@ -129,8 +130,9 @@ class Extraction:
         return int(self.n_missing.sum())
 
 
-def extract_landmarks(uv_maps, targets, counts, masks=None, params: ExtractionParams = ExtractionParams(),
-                      uv_scales=None) -> Extraction:
+def extract_landmarks(
+    uv_maps, targets, counts, masks=None, params: ExtractionParams = ExtractionParams(), uv_scales=None
+) -> Extraction:
     """Landmarks from uv maps: ``uv_maps`` (B, S, 2, H, W) or (S, 2, H, W), NaN-aware.
 
     ``targets``: flat (N, 2) uv values in structure order; ``counts``: the
@@ -147,14 +149,22 @@ def extract_landmarks(uv_maps, targets, counts, masks=None, params: ExtractionPa
     counts = [int(c) for c in counts]
     targets = np.asarray(targets, np.float64).reshape(-1, 2)
     if len(counts) != uv_maps.shape[1] or sum(counts) != len(targets):
-        raise ValueError(f"{len(counts)} structures / {sum(counts)} targets do not match maps {uv_maps.shape} and targets {targets.shape}")
+        raise ValueError(
+            f"{len(counts)} structures / {sum(counts)} targets do not match maps {uv_maps.shape} "
+            f"and targets {targets.shape}"
+        )
     masks = None if masks is None else _numpy(masks)
     starts = np.cumsum([0] + counts)
     out = np.full((uv_maps.shape[0], len(targets), 2), np.nan)
     for b in range(uv_maps.shape[0]):
         for s in range(len(counts)):
             sl = slice(starts[s], starts[s + 1])
-            out[b, sl] = locate(uv_maps[b, s], targets[sl], None if masks is None else masks[b, s], params,
-                                uv_scale=None if uv_scales is None else uv_scales[s])
+            out[b, sl] = locate(
+                uv_maps[b, s],
+                targets[sl],
+                None if masks is None else masks[b, s],
+                params,
+                uv_scale=None if uv_scales is None else uv_scales[s],
+            )
     missing = (~np.isfinite(out).all(2)).sum(1)
     return Extraction(out, missing)

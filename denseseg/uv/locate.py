@@ -55,8 +55,13 @@ def main(argv=None) -> int:
         record = cache.read(args.item)
         s = cache.structures.index(args.structure)
         scale = template.uv_scale(args.structure) if cache.meta["mode"] == "cartesian" else None
-        found = locate(record["uv"][s], np.array(targets), record["masks"][s],
-                       ExtractionParams(k=args.k, method=args.method, temperature=args.temperature), uv_scale=scale)
+        found = locate(
+            record["uv"][s],
+            np.array(targets),
+            record["masks"][s],
+            ExtractionParams(k=args.k, method=args.method, temperature=args.temperature),
+            uv_scale=scale,
+        )
     except (ValueError, KeyError, IndexError, FileNotFoundError) as err:
         print(f"locate: {err}", file=sys.stderr)
         return 2

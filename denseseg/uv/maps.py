@@ -28,8 +28,9 @@ def landmark_uv(template: Template, mode: str = "cartesian") -> np.ndarray:
     raise ValueError(f"unknown uv mode {mode!r}; modes: {', '.join(MODES)}")
 
 
-def item_crops(masks: np.ndarray, landmarks: np.ndarray, template: Template, mode: str = "cartesian",
-               extrapolate: bool = False) -> tuple[dict[str, UVCrop], dict[str, str]]:
+def item_crops(
+    masks: np.ndarray, landmarks: np.ndarray, template: Template, mode: str = "cartesian", extrapolate: bool = False
+) -> tuple[dict[str, UVCrop], dict[str, str]]:
     """({structure: crop}, {structure: reason skipped}) for (S, H, W) masks and flat (N, 2) landmarks."""
     if mode not in MODES:
         raise ValueError(f"unknown uv mode {mode!r}; modes: {', '.join(MODES)}")

@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from denseseg.evaluation.correspondence import contour_parameter, landmark_errors, point_at_parameter, summarise_by_group
+from denseseg.evaluation.correspondence import (
+    contour_parameter,
+    landmark_errors,
+    point_at_parameter,
+    summarise_by_group,
+)
 
 
 def circle(n, r=10.0, c=(0.0, 0.0)):
@@ -57,11 +62,13 @@ def test_template_identity_is_the_mean_atlas_point_of_what_was_averaged():
     assert np.allclose(identity, np.mod(start + 2.5, 80), atol=1e-9)  # landmark 0 wraps past the start
     target = circle(80, r=15.0)
     on_template_point = point_at_parameter(target, start + 2.5)
-    errors, _ = scored_errors(landmarks, ref_truth, on_template_point, target, (100, 100), (100, 100), margin=-1e9,
-                              identity=identity)
+    errors, _ = scored_errors(
+        landmarks, ref_truth, on_template_point, target, (100, 100), (100, 100), margin=-1e9, identity=identity
+    )
     assert np.allclose(errors, 0.0, atol=1e-9)
-    against_reference, _ = scored_errors(landmarks, ref_truth, on_template_point, target, (100, 100), (100, 100),
-                                         margin=-1e9)
+    against_reference, _ = scored_errors(
+        landmarks, ref_truth, on_template_point, target, (100, 100), (100, 100), margin=-1e9
+    )
     step = np.linalg.norm(target[1] - target[0])
     assert np.allclose(against_reference, 2.5 * step, rtol=0.01)  # the same points, scored as the reference's (a chord)
     assert np.allclose(true_positions(landmarks, ref_truth, target), point_at_parameter(target, start))

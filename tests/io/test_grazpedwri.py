@@ -24,7 +24,9 @@ def test_reads_bom_crlf_and_validates_a_consistent_row(tmp_path):
 def test_missing_or_renamed_column_is_an_error_naming_the_file(tmp_path):
     header = HEADER.replace("laterality", "side")
     path = _release(tmp_path, [csv_row(STEM, 12.0)], header=header)
-    with pytest.raises(g.MetadataError, match=r"dataset.csv: missing column\(s\) laterality; unexpected column\(s\): side"):
+    with pytest.raises(
+        g.MetadataError, match=r"dataset.csv: missing column\(s\) laterality; unexpected column\(s\): side"
+    ):
         g.read_metadata(path)
 
 
@@ -45,7 +47,7 @@ def test_bad_rows_become_rejects_with_line_and_reason(tmp_path, edit, reason):
     df = g.read_metadata(_release(tmp_path, [good, edit(csv_row(STEM, 12.0))]))
     records, rejects = g.validate_metadata(df)
     assert [r.filestem for r in records] == ["0001_1297860395_01_WRI-L1_M014"]
-    (stem, message), = rejects
+    ((stem, message),) = rejects
     assert message.startswith("dataset.csv line 3: ")
     assert reason in message
 

@@ -16,7 +16,9 @@ def test_write_read_round_trip_and_schema_check(tmp_path):
 
 
 def test_identical_tables_give_identical_bytes(tmp_path):
-    df = pd.DataFrame({"filestem": ["a", "b"], "structure": ["ulna"] * 2, "index": [0, 1], "x": [1.0, 2], "y": [3.0, 4]})
+    df = pd.DataFrame(
+        {"filestem": ["a", "b"], "structure": ["ulna"] * 2, "index": [0, 1], "x": [1.0, 2], "y": [3.0, 4]}
+    )
     write_table(df, tmp_path / "1.parquet", LANDMARKS)
     write_table(df.copy(), tmp_path / "2.parquet", LANDMARKS)
     assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()

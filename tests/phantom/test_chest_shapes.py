@@ -18,7 +18,7 @@ def test_stand_ins_have_the_jsrt_layout_and_are_seeded():
     assert not np.allclose(cases["SYN0001"], cases["SYN0002"])
     assert not np.allclose(flat, synthetic_chest_landmarks(1, seed=6)["SYN0001"])
     offsets = JSRT.landmark_offsets()
-    right, left = (flat[offsets[k]: offsets[k] + JSRT.landmark_counts[k]].mean(0) for k in ("right_lung", "left_lung"))
+    right, left = (flat[offsets[k] : offsets[k] + JSRT.landmark_counts[k]].mean(0) for k in ("right_lung", "left_lung"))
     assert right[0] < left[0]  # the patient's right lung on the image's left, as in JSRT
     masks = polygon_masks(to_working(flat, size=256), 256)
     assert masks.shape == (5, 256, 256) and (masks.sum((1, 2)) > 100).all()

@@ -19,9 +19,11 @@ def test_format_age_and_filestem():
 def test_csv_encoding_header_and_rows_match_filestems():
     plan = plan_release(3, PlanSettings(n_patients=25, p_other=0.2))
     data = csv_bytes(plan)
-    assert data.startswith(b"\xef\xbb\xbf" + b"filestem,patient_id,study_number,timehash,gender,age,laterality,"
-                           b"projection,initial_exam,ao_classification,cast,diagnosis_uncertain,osteopenia,"
-                           b"fracture_visible,metal,pixel_spacing,device_manufacturer\r\n")
+    assert data.startswith(
+        b"\xef\xbb\xbf" + b"filestem,patient_id,study_number,timehash,gender,age,laterality,"
+        b"projection,initial_exam,ao_classification,cast,diagnosis_uncertain,osteopenia,"
+        b"fracture_visible,metal,pixel_spacing,device_manufacturer\r\n"
+    )
     assert data.endswith(b"\r\n") and b"\n" not in data.replace(b"\r\n", b"")
     df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert tuple(df.columns) == COLUMNS

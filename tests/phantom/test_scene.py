@@ -65,6 +65,7 @@ def test_cast_and_metal_brighten_the_image():
     plain = synthesise(spec(), 9, SMALL).image.astype(float)
     metal = synthesise(spec(metal=True), 9, SMALL).image
     assert metal.shape == plain.shape
+
     def top(a):
         return (a >= 0.99 * np.percentile(a, 99.9)).sum()
 

@@ -51,7 +51,10 @@ def test_real_radiographs_ingest_with_size_flip_and_range(shared_data, tmp_path)
         assert (item.frame.orig_height, item.frame.orig_width) == original.shape
         # the image keeps its aspect: scale fits the larger side, padding is zero
         assert item.frame.scale == pytest.approx(min(384 / original.shape[0], 224 / original.shape[1]))
-        inside = out[int(item.frame.pad_top) + 2 : 384 - int(item.frame.pad_top) - 2, int(item.frame.pad_left) + 2 : 224 - int(item.frame.pad_left) - 2]
+        inside = out[
+            int(item.frame.pad_top) + 2 : 384 - int(item.frame.pad_top) - 2,
+            int(item.frame.pad_left) + 2 : 224 - int(item.frame.pad_left) - 2,
+        ]
         assert inside.max() > 40000 and inside.min() < 20000
         # mirrored content: the column means reverse
         reference = item.frame.warp_image(original)

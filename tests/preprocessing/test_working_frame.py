@@ -47,6 +47,8 @@ def test_view_box_is_the_letterboxed_radiograph():
     footprint = frame.warp_image(np.ones((300, 400), np.float32)) >= 0.5
     rows = np.flatnonzero(footprint.any(1))
     assert (top, bottom) == (rows[0] - 0.5, rows[-1] + 0.5) and (left, right) == (-0.5, 223.5)
-    assert top == pytest.approx(frame.pad_top - 0.5, abs=1.0) and bottom - top == pytest.approx(300 * frame.scale, abs=1)
+    assert top == pytest.approx(frame.pad_top - 0.5, abs=1.0) and bottom - top == pytest.approx(
+        300 * frame.scale, abs=1
+    )
     whole = WorkingFrame.fit(384, 224, 384, 224, True)
     assert whole.view_box() == (-0.5, -0.5, 383.5, 223.5)

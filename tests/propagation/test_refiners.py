@@ -79,17 +79,30 @@ def _tiny_sam():
     dim, size, patch = 32, 64, 16
     return Sam(
         image_encoder=ImageEncoderViT(
-            img_size=size, patch_size=patch, embed_dim=dim, depth=1, num_heads=2, out_chans=dim,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), qkv_bias=True, use_rel_pos=False, window_size=0,
+            img_size=size,
+            patch_size=patch,
+            embed_dim=dim,
+            depth=1,
+            num_heads=2,
+            out_chans=dim,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+            qkv_bias=True,
+            use_rel_pos=False,
+            window_size=0,
             global_attn_indexes=(),
         ),
         prompt_encoder=PromptEncoder(
-            embed_dim=dim, image_embedding_size=(size // patch, size // patch), input_image_size=(size, size), mask_in_chans=4
+            embed_dim=dim,
+            image_embedding_size=(size // patch, size // patch),
+            input_image_size=(size, size),
+            mask_in_chans=4,
         ),
         mask_decoder=MaskDecoder(
             num_multimask_outputs=3,
             transformer=TwoWayTransformer(depth=1, embedding_dim=dim, mlp_dim=64, num_heads=2),
-            transformer_dim=dim, iou_head_depth=1, iou_head_hidden_dim=16,
+            transformer_dim=dim,
+            iou_head_depth=1,
+            iou_head_hidden_dim=16,
         ),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],

@@ -28,8 +28,18 @@ def case():
 
 
 def _config(**kw):
-    base = dict(rounds=2, epochs=20, finetune_epochs=4, channels=(4, 8, 16), num_res_units=0, batch_size=2, lr=3e-2,
-                confidence_threshold=0.5, seed=11, device="cpu")
+    base = dict(
+        rounds=2,
+        epochs=20,
+        finetune_epochs=4,
+        channels=(4, 8, 16),
+        num_res_units=0,
+        batch_size=2,
+        lr=3e-2,
+        confidence_threshold=0.5,
+        seed=11,
+        device="cpu",
+    )
     return PropagationConfig(**{**base, **kw})
 
 

@@ -16,8 +16,10 @@ def _rows(seed: int, n: int = 200) -> list[dict]:
     names = rng.choice(list(WRIST.structures), n)
     asd = rng.gamma(2.0, 3.0, n)
     asd[rng.random(n) < 0.2] = np.nan
-    return [{"item": f"i{i // 17}", "structure": s, "dice": float(d), "asd": float(a)}
-            for i, (s, d, a) in enumerate(zip(names, rng.random(n), asd))]
+    return [
+        {"item": f"i{i // 17}", "structure": s, "dice": float(d), "asd": float(a)}
+        for i, (s, d, a) in enumerate(zip(names, rng.random(n), asd))
+    ]
 
 
 def test_summary_matches_group_summary():

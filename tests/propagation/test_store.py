@@ -37,7 +37,11 @@ def test_shard_writer_and_reader_round_trip(toy, tmp_path):
     for k in items:
         writer.add(k, masks[k], np.arange(3.0))
     index = writer.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk-0000.parquet", "chunk-0001.parquet", "chunk-0002.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "chunk-0000.parquet",
+        "chunk-0001.parquet",
+        "chunk-0002.parquet",
+    ]
     assert index["img6"].name == "chunk-0002.parquet"
     store = ShardMasks(index, NAMES, (24, 32), cache_shards=1)
     assert set(store) == set(items) and "img9" not in store
@@ -56,7 +60,9 @@ def test_copied_rows_give_the_same_bytes_as_encoded_masks(toy, tmp_path):
     store = ShardMasks(writer.close(), NAMES, (24, 32))
     order = ["img4", "img0", "img5", "img3"]
     write_row_shard(tmp_path / "copied.parquet", [store.rows(k) for k in order])
-    write_mask_shard(tmp_path / "direct.parquet", [r for k in order for r in mask_rows(k, masks[k], NAMES, [0.5, 0.25, 1.0])])
+    write_mask_shard(
+        tmp_path / "direct.parquet", [r for k in order for r in mask_rows(k, masks[k], NAMES, [0.5, 0.25, 1.0])]
+    )
     assert (tmp_path / "copied.parquet").read_bytes() == (tmp_path / "direct.parquet").read_bytes()
     write_row_shard(tmp_path / "empty.parquet", [])
     write_mask_shard(tmp_path / "empty-direct.parquet", [])

@@ -10,7 +10,6 @@ from denseseg.propagation.toy import toy_case
 from denseseg.propagation.trainer import SegmentationTrainer, TrainConfig, normalise_image
 
 
-
 @pytest.fixture(scope="module")
 def data():
     images, masks = toy_case(16, 48, 64, n_structures=2, seed=3)

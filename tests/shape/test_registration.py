@@ -67,8 +67,9 @@ def test_bone_cut_by_the_image_edge(images):
 
     imgs, contours = images
     shape = imgs[0].masks.shape[1:]
-    ref = make_reference("r", contours[0], WRIST.landmark_counts,
-                         {s: border_flags(v, shape) for s, v in contours[0].items()}, shape)
+    ref = make_reference(
+        "r", contours[0], WRIST.landmark_counts, {s: border_flags(v, shape) for s, v in contours[0].items()}, shape
+    )
     cut_at = 175  # rows >= this are outside the field of view: radius and ulna are cut
     masks = imgs[1].masks.copy()
     masks[:, cut_at:, :] = False
@@ -80,8 +81,9 @@ def test_bone_cut_by_the_image_edge(images):
     assert not problems
     errs = []
     for s in ("radius", "ulna"):
-        e, left_out = scored_errors(ref.landmarks[s], imgs[0].truth[s], results[s].landmarks, imgs[1].truth[s],
-                                    shape, cropped.shape[1:])
+        e, left_out = scored_errors(
+            ref.landmarks[s], imgs[0].truth[s], results[s].landmarks, imgs[1].truth[s], shape, cropped.shape[1:]
+        )
         assert left_out > 0
         errs.append(e)
     errs = np.concatenate(errs)
@@ -175,8 +177,9 @@ def test_groupwise_template_hands_back_what_it_averaged():
     images = [({"a": shape + [0.3 * k, -0.2 * k]}, None, None) for k in range(4)]
     images.insert(2, ({}, None, None))  # an image without the bone averages nothing
     averaged: list = []
-    template, info = groupwise_template(ref, images, RegistrationParams(global_prealign=False), iterations=1,
-                                        collect=averaged)
+    template, info = groupwise_template(
+        ref, images, RegistrationParams(global_prealign=False), iterations=1, collect=averaged
+    )
     assert [i for i, _, _ in averaged] == [0, 1, 3, 4] and info["images"] == 4
     for i, lms, valid in averaged:
         assert lms["a"].shape == (24, 2) and valid["a"].all()
@@ -219,8 +222,17 @@ def test_landmarks_carried_out_of_view_line_the_cut_in_order():
     border = border_flags(outline, view)
     assert border.any()
     pose = Similarity.identity()  # the image-level pose (a cut bone keeps it)
-    res = register_bone(ref.outlines["a"], ref.landmarks["a"], outline, RegistrationParams(), pose,
-                        ref.borders["a"], border, (120, 60), view)
+    res = register_bone(
+        ref.outlines["a"],
+        ref.landmarks["a"],
+        outline,
+        RegistrationParams(),
+        pose,
+        ref.borders["a"],
+        border,
+        (120, 60),
+        view,
+    )
     lms = res.landmarks
     gaps = np.linalg.norm(lms - np.roll(lms, -1, axis=0), axis=1)
     assert gaps.min() > 0.2  # no two landmarks coincide

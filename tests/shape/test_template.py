@@ -21,7 +21,9 @@ def test_mean_template_uv_range_and_round_trip(tmp_path):
     template.save(tmp_path / "t.json")
     again = Template.load(tmp_path / "t.json")
     assert np.array_equal(again.flat_points(), template.flat_points())
-    assert (tmp_path / "t.json").read_bytes() == (template.save(tmp_path / "u.json") or (tmp_path / "u.json").read_bytes())
+    assert (tmp_path / "t.json").read_bytes() == (
+        template.save(tmp_path / "u.json") or (tmp_path / "u.json").read_bytes()
+    )
 
 
 def test_procrustes_removes_pose_and_missing_structures_are_ignored():

@@ -21,8 +21,11 @@ def tiny_release(tmp_path_factory):
 
 
 def _digest(root):
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_registered():
@@ -34,8 +37,9 @@ def test_registered():
 def test_release_layout_and_metrics(tiny_release):
     root, report = tiny_release
     release = root / "data/raw/grazpedwri-dx"
-    df = pd.read_csv(io.BytesIO((release / "dataset.csv").read_bytes()), encoding="utf-8-sig", dtype=str,
-                     keep_default_na=False)
+    df = pd.read_csv(
+        io.BytesIO((release / "dataset.csv").read_bytes()), encoding="utf-8-sig", dtype=str, keep_default_na=False
+    )
     assert report.metrics["n_images"] == len(df) and report.metrics["n_pa"] == (df.projection == "1").sum()
     files = sorted(p.name for p in release.glob("images_part*/*.png"))
     assert files == sorted(df.filestem + ".png")

@@ -23,16 +23,31 @@ ORIG, WORK = (128, 96), (64, 48)
 N_IMAGES = 10
 
 
-
-
 def _manifest_row(stem: str, frame: WorkingFrame) -> dict:
     return {
-        "filestem": stem, "patient_id": stem[:4], "study_number": 1, "age": 10.0, "sex": "M",
-        "laterality": "R" if frame.flipped else "L", "flipped": frame.flipped, "projection": 1, "cast": False,
-        "metal": False, "fracture_visible": False, "osteopenia": False, "ao_classification": "",
-        "device_manufacturer": "toy", "pixel_spacing_mm": 0.144, "orig_height": frame.orig_height,
-        "orig_width": frame.orig_width, "height": frame.height, "width": frame.width, "scale": frame.scale,
-        "pad_top": frame.pad_top, "pad_left": frame.pad_left, "image_path": f"images/{stem}.png",
+        "filestem": stem,
+        "patient_id": stem[:4],
+        "study_number": 1,
+        "age": 10.0,
+        "sex": "M",
+        "laterality": "R" if frame.flipped else "L",
+        "flipped": frame.flipped,
+        "projection": 1,
+        "cast": False,
+        "metal": False,
+        "fracture_visible": False,
+        "osteopenia": False,
+        "ao_classification": "",
+        "device_manufacturer": "toy",
+        "pixel_spacing_mm": 0.144,
+        "orig_height": frame.orig_height,
+        "orig_width": frame.orig_width,
+        "height": frame.height,
+        "width": frame.width,
+        "scale": frame.scale,
+        "pad_top": frame.pad_top,
+        "pad_left": frame.pad_left,
+        "image_path": f"images/{stem}.png",
     }
 
 
@@ -59,21 +74,40 @@ def project(tmp_path):
                 write_png(seeds / path, orig_masks[s].astype(np.uint8) * 255)
                 annotations.append((stem, name, path))
     write_table(pd.DataFrame(rows, columns=MANIFEST.names), ingest / "manifest.parquet", MANIFEST)
-    write_table(pd.DataFrame(truth, columns=TRUTH_CONTOURS.names), tmp_path / "data/truth/contours.parquet", TRUTH_CONTOURS)
+    write_table(
+        pd.DataFrame(truth, columns=TRUTH_CONTOURS.names), tmp_path / "data/truth/contours.parquet", TRUTH_CONTOURS
+    )
     # bad seeds: unknown structure, empty mask, corrupt PNG, image not ingested
     annotations.append((stems[5], "femur", f"{stems[5]}/radius.png"))
     write_png(seeds / f"{stems[6]}/ulna.png", np.zeros(ORIG, np.uint8))
     (seeds / f"{stems[7]}/lunate.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     annotations.append(("9999_toy_01_WRI-L1_M010", "radius", f"{stems[0]}/radius.png"))
-    pd.DataFrame(annotations, columns=["filestem", "structure", "mask_path"]).to_csv(seeds / "annotations.csv", index=False)
+    pd.DataFrame(annotations, columns=["filestem", "structure", "mask_path"]).to_csv(
+        seeds / "annotations.csv", index=False
+    )
     params = {
         "seed": 123,
-        "paths": {"ingest": "data/interim/ingest", "seed_annotations": "data/raw/seed-annotations",
-                  "truth": "data/truth", "masks": "data/interim/masks", "metrics": "reports/metrics"},
+        "paths": {
+            "ingest": "data/interim/ingest",
+            "seed_annotations": "data/raw/seed-annotations",
+            "truth": "data/truth",
+            "masks": "data/interim/masks",
+            "metrics": "reports/metrics",
+        },
         "runner": {"kind": "serial"},
-        "propagate": {"rounds": 2, "epochs": 3, "finetune_epochs": 1, "channels": [4, 8], "num_res_units": 0,
-                      "batch_size": 4, "confidence_threshold": 0.0, "expected_fraction": 0.0, "threads": 1,
-                      "shard_size": 4, "device": "cpu"},
+        "propagate": {
+            "rounds": 2,
+            "epochs": 3,
+            "finetune_epochs": 1,
+            "channels": [4, 8],
+            "num_res_units": 0,
+            "batch_size": 4,
+            "confidence_threshold": 0.0,
+            "expected_fraction": 0.0,
+            "threads": 1,
+            "shard_size": 4,
+            "device": "cpu",
+        },
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path, stems
@@ -160,4 +194,6 @@ def test_streamed_outputs_do_not_depend_on_the_shard_size(project):
     rounds_a = (root / "data/interim/masks/rounds.parquet").read_bytes()
     _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=3", "propagate.batch_size=2")
     assert (root / "data/interim/masks/rounds.parquet").read_bytes() == rounds_a
-    assert not list((root / "data/interim").glob("masks*/.work")) and not list((root / "data/interim").glob("*.partial"))
+    assert not list((root / "data/interim").glob("masks*/.work")) and not list(
+        (root / "data/interim").glob("*.partial")
+    )

@@ -29,7 +29,14 @@ def project(tmp_path_factory):
 def test_release_contents_and_checksums(project):
     rel = project / "release"
     names = set(checksums(rel))
-    assert {"landmarks.parquet", "splits.parquet", "qc.parquet", "images.parquet", "DATASHEET.md", "release.json"} <= names
+    assert {
+        "landmarks.parquet",
+        "splits.parquet",
+        "qc.parquet",
+        "images.parquet",
+        "DATASHEET.md",
+        "release.json",
+    } <= names
     assert any(n.startswith("masks/shard-") for n in names)
     assert verify_release(rel) == []
     landmarks = read_table(rel / "landmarks.parquet", LANDMARKS)
@@ -78,8 +85,14 @@ def test_release_pushes_to_a_local_dvc_remote(project, tmp_path):
     repo, remote = tmp_path / "repo", tmp_path / "remote"
     repo.mkdir()
     shutil.copytree(project / "release", repo / "release")
-    env = dict(os.environ, DVC_NO_ANALYTICS="true", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+    env = dict(
+        os.environ,
+        DVC_NO_ANALYTICS="true",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+    )
     _run([git, "init", "-q"], repo, env)
     _run([str(dvc), "init", "-q"], repo, env)
     _run([str(dvc), "remote", "add", "-d", "store", str(remote)], repo, env)

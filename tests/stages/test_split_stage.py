@@ -1,5 +1,7 @@
 """split: patient-level, deterministic, roughly the asked shares."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -7,8 +9,6 @@ from denseseg.io.tables import MANIFEST, SPLITS, read_table, write_table
 from stages.base import StageError
 from stages.config import build_stage
 from stages.split import patient_split
-
-from pathlib import Path
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
 
@@ -20,7 +20,9 @@ def manifest(n_patients=50, seed=0):
     rows = []
     for p in range(n_patients):
         for s in range(int(rng.integers(1, 4))):
-            rows.append({name: None for name in MANIFEST.names} | {"filestem": f"p{p:03d}_s{s}", "patient_id": f"{p:04d}"})
+            rows.append(
+                {name: None for name in MANIFEST.names} | {"filestem": f"p{p:03d}_s{s}", "patient_id": f"{p:04d}"}
+            )
     return pd.DataFrame(rows)
 
 

@@ -2,8 +2,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 import yaml
 
 from denseseg.anatomy import WRIST
@@ -29,12 +29,20 @@ def _project(tmp_path, **sections):
 def _wrist_inputs(root, n=6):
     cases = list(wrist_cases(n, seed=3, height=192, width=112))
     names = [c[0] for c in cases]
-    write_table(landmark_frame(names, np.stack([c[2] for c in cases]), WRIST), root / "data/processed/landmarks.parquet", LANDMARKS)
+    write_table(
+        landmark_frame(names, np.stack([c[2] for c in cases]), WRIST),
+        root / "data/processed/landmarks.parquet",
+        LANDMARKS,
+    )
     rows = [r for name, masks, _ in cases for r in mask_rows(name, masks, WRIST.structures)]
     (root / "data/interim/masks").mkdir(parents=True)
     write_mask_shard(root / "data/interim/masks/shard-0000.parquet", rows)
     split = ["train"] * 4 + ["test"] * (n - 4)
-    write_table(pd.DataFrame({"filestem": names, "patient_id": names, "split": split}), root / "data/processed/splits.parquet", SPLITS)
+    write_table(
+        pd.DataFrame({"filestem": names, "patient_id": names, "split": split}),
+        root / "data/processed/splits.parquet",
+        SPLITS,
+    )
     return cases
 
 
@@ -71,8 +79,10 @@ def test_jsrt_phantom_then_uvmaps(tmp_path, shared_data):
 
 def test_jsrt_without_landmarks_runs_on_named_stand_ins(tmp_path):
     """A fresh checkout has no JSRT landmarks: the chain still runs, on synthetic chests, and says so."""
-    root = _project(tmp_path, jsrt={"landmarks": "data/external/none.csv", "limit": 6, "n_train": 4,
-                                    "shard_size": 3, "synthetic_cases": 10})
+    root = _project(
+        tmp_path,
+        jsrt={"landmarks": "data/external/none.csv", "limit": 6, "n_train": 4, "shard_size": 3, "synthetic_cases": 10},
+    )
     report = build_stage("jsrt", root).run_serial()
     assert report.metrics["cases"] == 6 and report.metrics["landmarks"].startswith("synthetic")
     first = (root / "data/jsrt/landmarks.parquet").read_bytes()

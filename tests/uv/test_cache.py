@@ -11,12 +11,26 @@ def _write(root, template, cases, dtype="float32", per_shard=2):
     index, chunk = [], []
     for i, (masks, flat) in enumerate(cases):
         crops, _ = item_crops(masks, flat, template, extrapolate=True)
-        chunk.append((f"case{i}", cache.item_rows(f"case{i}", 256, 256, crops, split_structures(flat, JSRT), JSRT.structures, dtype)))
+        chunk.append(
+            (
+                f"case{i}",
+                cache.item_rows(f"case{i}", 256, 256, crops, split_structures(flat, JSRT), JSRT.structures, dtype),
+            )
+        )
     for n in range(0, len(chunk), per_shard):
         part = chunk[n : n + per_shard]
         groups = cache.write_shard(root / f"shard-{n // per_shard:04d}.parquet", [rows for _, rows in part])
-        index += [{"item": it, "shard": f"shard-{n // per_shard:04d}.parquet", "row_group": g, "height": 256,
-                   "width": 256, "n_structures": len(rows)} for (it, rows), g in zip(part, groups)]
+        index += [
+            {
+                "item": it,
+                "shard": f"shard-{n // per_shard:04d}.parquet",
+                "row_group": g,
+                "height": 256,
+                "width": 256,
+                "n_structures": len(rows),
+            }
+            for (it, rows), g in zip(part, groups)
+        ]
     cache.write_meta(root, "jsrt", "cartesian", dtype, index)
 
 

@@ -17,7 +17,7 @@ def _square_case():
 
 def test_exact_at_landmarks_on_real_shapes(jsrt_shapes):
     template, cases = jsrt_shapes
-    for masks, flat in cases:
+    for _masks, flat in cases:
         per = split_structures(flat, JSRT)
         for s in JSRT.structures:
             got = cartesian_uv_at(per[s], per[s], template, s)

@@ -21,8 +21,13 @@ def test_exact_map_recovers_landmarks_floor(jsrt_shapes):
     err = np.linalg.norm(res.points - truth, axis=2)
     assert res.total_missing == 0
     assert np.median(err) < 0.25 and np.percentile(err, 95) < 1.0  # loose; benchmark: 0.04 / 0.25 px
-    soft = extract_landmarks(uv, template.flat_uv(), JSRT.landmark_counts.values(), masks,
-                             ExtractionParams(method="softmin", k=5, temperature=1.0))
+    soft = extract_landmarks(
+        uv,
+        template.flat_uv(),
+        JSRT.landmark_counts.values(),
+        masks,
+        ExtractionParams(method="softmin", k=5, temperature=1.0),
+    )
     assert np.median(np.linalg.norm(soft.points - truth, axis=2)) < 2.0
 
 
@@ -64,7 +69,9 @@ def test_torch_batch_input(jsrt_shapes):
 
     template, cases = jsrt_shapes
     uv, masks = _maps(template, cases[:2])
-    res = extract_landmarks(torch.from_numpy(uv), template.flat_uv(), JSRT.landmark_counts.values(), torch.from_numpy(masks))
+    res = extract_landmarks(
+        torch.from_numpy(uv), template.flat_uv(), JSRT.landmark_counts.values(), torch.from_numpy(masks)
+    )
     assert res.points.shape == (2, 166, 2) and res.total_missing == 0
 
 
