@@ -323,7 +323,7 @@ class RegisterStage(Stage[RegisterParams]):
             raise StageError(f"{mask_path}: mask shard for {shard.name} is missing")
         masks = read_mask_shard(mask_path, self.structures, items=sorted(contours))
         truth = _truth_by_image(self.truth_path, sorted(contours)) if self.truth_path is not None else {}
-        lm_parts, qc_rows, rejects = [], [], []
+        lm_parts, truth_parts, qc_rows, rejects = [], [], [], []
         errors: dict[str, list[np.ndarray]] = {s: [] for s in self.structures}
         unscored = 0
         inside_err: list[np.ndarray] = []
@@ -360,21 +360,10 @@ class RegisterStage(Stage[RegisterParams]):
                 rejects.append((stem, "; ".join(image_reasons)))
                 continue
             for s, res in results.items():
-                n = len(res.landmarks)
                 on_edge += int(
                     (~evidence_mask(res.landmarks, contours[stem][s], borders[stem].get(s), view, 0.5)).sum()
                 )
-                lm_parts.append(
-                    pd.DataFrame(
-                        {
-                            "filestem": stem,
-                            "structure": s,
-                            "index": np.arange(n, dtype=np.int16),
-                            "x": res.landmarks[:, 0].astype(np.float32),
-                            "y": res.landmarks[:, 1].astype(np.float32),
-                        }
-                    )
-                )
+                lm_parts.append(_landmark_frame(stem, s, res.landmarks))
                 if (
                     self.reference_truth is not None
                     and stem in truth
@@ -404,6 +393,7 @@ class RegisterStage(Stage[RegisterParams]):
                     )
                     # the same landmarks, flagged: away from both images' edges; bone whole in both images
                     truth_pts = true_positions(ref_lm, self.reference_truth[s], target, identity)
+                    truth_parts.append(_landmark_frame(stem, s, truth_pts))
                     keep = inside_image(ref_lm, ref_shape) & inside_image(truth_pts, shape)
                     margin = self.params.inside_margin_px
                     inner = inside_image(ref_lm, ref_shape, margin) & inside_image(truth_pts, shape, margin)
@@ -412,6 +402,7 @@ class RegisterStage(Stage[RegisterParams]):
                         uncut_err.append(err)
         return {
             "landmarks": pd.concat(lm_parts, ignore_index=True) if lm_parts else None,
+            "truth_landmarks": pd.concat(truth_parts, ignore_index=True) if truth_parts else None,
             "qc": pd.DataFrame(
                 qc_rows, columns=["filestem", "structure", "dice", "residual_px", "passed", "reason", "image_passed"]
             ),
@@ -428,14 +419,18 @@ class RegisterStage(Stage[RegisterParams]):
 
     def finish(self, results) -> StageReport:
         order = {s: i for i, s in enumerate(self.structures)}
-        parts = [r["landmarks"] for r in results if r["landmarks"] is not None]
-        landmarks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LANDMARKS.names)
-        landmarks = landmarks.sort_values(
-            ["filestem", "structure", "index"],
-            key=lambda c: c.map(order) if c.name == "structure" else c,
-            kind="stable",
-            ignore_index=True,
-        )
+
+        def landmark_table(key: str) -> pd.DataFrame:
+            parts = [r[key] for r in results if r[key] is not None]
+            table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=LANDMARKS.names)
+            return table.sort_values(
+                ["filestem", "structure", "index"],
+                key=lambda c: c.map(order) if c.name == "structure" else c,
+                kind="stable",
+                ignore_index=True,
+            )
+
+        landmarks = landmark_table("landmarks")
         qc = pd.concat([r["qc"] for r in results], ignore_index=True)
         qc = qc.sort_values(
             ["filestem", "structure"],
@@ -453,6 +448,11 @@ class RegisterStage(Stage[RegisterParams]):
 
         write_table(landmarks, self.path(self.config.paths["landmarks"]), LANDMARKS)
         write_table(qc[QC.names], self.path(self.config.paths["qc"]), QC)
+        # the true atlas position of every template landmark in the passed images (empty without truth);
+        # only evaluation reads it
+        truth_landmarks = landmark_table("truth_landmarks")
+        truth_landmarks = truth_landmarks[truth_landmarks["filestem"].isin(set(landmarks["filestem"]))]
+        write_table(truth_landmarks, self.path(self.config.paths["truth_landmarks"]), LANDMARKS)
 
         images_in = len(registered | set(self.upstream))
         images_passed = int(landmarks["filestem"].nunique())
@@ -505,6 +505,19 @@ class RegisterStage(Stage[RegisterParams]):
         write_json_atomic(self.path(self.config.paths["metrics"]) / "registration.json", metrics)
         tables = {"qc_failures": qc[~qc["passed"]].reset_index(drop=True)}
         return StageReport(metrics=metrics, rejects=reject_frame, tables=tables)
+
+
+def _landmark_frame(stem: str, structure: str, points: np.ndarray) -> pd.DataFrame:
+    """Rows of the LANDMARKS schema for one image and structure."""
+    return pd.DataFrame(
+        {
+            "filestem": stem,
+            "structure": structure,
+            "index": np.arange(len(points), dtype=np.int16),
+            "x": points[:, 0].astype(np.float32),
+            "y": points[:, 1].astype(np.float32),
+        }
+    )
 
 
 def _shard_shapes(mask_shard: Path) -> dict[str, tuple[int, int]]:

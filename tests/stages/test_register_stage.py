@@ -4,6 +4,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -60,6 +61,19 @@ def test_register_outputs_qc_and_accuracy(project):
     assert set(metrics["reference_identity"]) == {"median_px", "mean_px", "p95_px"}
     assert metrics["reference_identity"]["median_px"] < 1.5
     assert set(report.rejects.filestem) == {"img-90", "img-91"}
+
+
+def test_register_writes_the_true_positions_of_the_landmarks(project):
+    """truth-landmarks.parquet: the atlas position of every template landmark in each passed image."""
+    root, _, report = project
+    landmarks = read_table(root / "data/processed/landmarks.parquet", LANDMARKS)
+    truth = read_table(root / "data/processed/truth-landmarks.parquet", LANDMARKS)
+    keys = ["filestem", "structure", "index"]
+    assert truth[keys].equals(landmarks[keys])
+    error = np.hypot(truth.x - landmarks.x, truth.y - landmarks.y)
+    # the registration is accurate on this project (see the metrics above), so truth lies next to each landmark
+    assert np.median(error) < 1.0 and np.percentile(error, 95) < 3.0
+    assert np.median(error) == pytest.approx(report.metrics["median_px"], abs=0.1)
 
 
 def test_register_is_deterministic(project):
