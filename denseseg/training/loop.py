@@ -265,6 +265,7 @@ class Trainer:
         self.epoch_draws: list[AffineDraw] | None = None
         self._step_index = 0
         self._batch_items: list | None = None
+        self._frame: tuple[int, int] | None = None
 
     # ---- construction hooks -------------------------------------------------------------
     def build_optimizer(self) -> torch.optim.Optimizer:
@@ -420,6 +421,7 @@ class Trainer:
                 self.fingerprint,
             )
         self._clear_workdir()
+        self.history, self.best_epoch, self.best_metric = [], None, None
         _seed_globals(epoch_seed(self.seed, 0))
         return 0
 
@@ -456,8 +458,9 @@ class Trainer:
         if self.augment is None or not self.augment.params.enabled:
             self.epoch_draws = None
             return
-        height, width = _frame_of(self.train_set[self.epoch_order[0]])
-        self.epoch_draws = [self.augment.draw(generator, height, width) for _ in range(n)]
+        if self._frame is None:  # the working frame is one size for all items; apply refuses others by name
+            self._frame = _frame_of(self.train_set[0])
+        self.epoch_draws = [self.augment.draw(generator, *self._frame) for _ in range(n)]
 
     def _batches(self, items: _EpochItems, epoch: int):
         size = self.config.batch_size
@@ -542,7 +545,8 @@ def _rng_state() -> dict:
     version, internal, gauss_next = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # only once CUDA is in use: asking earlier would start a CUDA context for a CPU run
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
         "numpy": {
             "kind": kind,
             "keys": torch.from_numpy(keys.astype(np.int64)),

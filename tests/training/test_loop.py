@@ -126,10 +126,12 @@ def test_a_run_that_already_finished_resumes_without_training_again(tmp_path):
     assert_same_state(again.network.state_dict(), first.network.state_dict())
 
 
-def test_another_fingerprint_starts_fresh_and_matches_a_run_in_a_clean_folder(tmp_path):
+def test_another_fingerprint_starts_fresh_and_matches_a_run_in_a_clean_folder(tmp_path, caplog):
     trainer(network(), tmp_path / "run", config(epochs=2), fingerprint="old").fit()
     fresh = trainer(network(), tmp_path / "run", config(epochs=2), fingerprint="new")
-    result = fresh.fit()
+    with caplog.at_level("WARNING", logger="denseseg.training.loop"):
+        result = fresh.fit()
+    assert "fingerprint 'old', this run is 'new'" in caplog.text
     clean = trainer(network(), tmp_path / "clean", config(epochs=2), fingerprint="new")
     clean.fit()
     assert result.resumed_from is None and [r["epoch"] for r in result.history] == [1, 2]
@@ -300,3 +302,22 @@ def test_bad_monitor_settings_are_refused():
         Trainer(network(), bce_step, config(), seed=0, train_set=items(2, 1), monitor="train_loss", monitor_mode="best")
     with pytest.raises(ValueError, match="empty"):
         Trainer(network(), bce_step, config(), seed=0, train_set=[], monitor="train_loss")
+
+
+class CountingTrainer(Trainer):
+    """A variant by subclass: five lines, no new loop."""
+
+    def on_train_start(self):
+        self.steps = 0
+        super().on_train_start()
+
+    def train_step(self, batch):
+        self.steps += 1
+        return {**super().train_step(batch), "batch": float(len(batch["item"]))}
+
+
+def test_a_subclass_variant_overrides_a_hook_and_its_terms_reach_the_history():
+    run = CountingTrainer(network(), bce_step, config(epochs=2), seed=0, train_set=items(7, 1), monitor="train_loss")
+    history = run.fit().history
+    assert run.steps == 6  # 7 items in batches of 3: 3 steps per epoch
+    assert history[0]["train_batch"] == pytest.approx((3 * 3 + 3 * 3 + 1 * 1) / 7)  # item-weighted mean of sizes
