@@ -85,12 +85,40 @@ def without_seconds(history):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
 
 
-def test_a_run_stopped_after_epoch_2_and_restarted_ends_byte_identical_to_an_uninterrupted_run(tmp_path):
+def killed_in_epoch_3_step_1():
+    """A step function that dies half way through epoch 3 (after its first optimiser step)."""
+    calls = {"n": 0}
+
+    def step(net, batch):
+        calls["n"] += net.training  # validation calls the step too, in eval mode
+        if calls["n"] == 2 * 3 + 2:  # 3 training batches per epoch
+            raise KeyboardInterrupt("killed in epoch 3")
+        return bce_step(net, batch)
+
+    return step
+
+
+@pytest.mark.parametrize("interruption", ["after epoch 2", "during epoch 3"])
+def test_a_stopped_run_restarted_ends_byte_identical_to_an_uninterrupted_run(tmp_path, interruption):
     reference = trainer(network(), tmp_path / "ref")
     expected = reference.fit()
 
+    if interruption == "after epoch 2":
+        stopped = trainer(network(), tmp_path / "run", callbacks=[StopAfter(2)])
+    else:
+        stopped = Trainer(
+            network(),
+            killed_in_epoch_3_step_1(),
+            config(),
+            seed=5,
+            workdir=tmp_path / "run",
+            train_set=items(7, 1),
+            val_set=items(3, 2),
+            augment=AUGMENT,
+            fingerprint="fp",
+        )
     with pytest.raises(KeyboardInterrupt):
-        trainer(network(), tmp_path / "run", callbacks=[StopAfter(2)]).fit()
+        stopped.fit()
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 2
     torch.manual_seed(123)  # the global RNG moves on between the two processes' lives
     resumed = trainer(network(seed=99), tmp_path / "run")  # other initial weights: the checkpoint must win
