@@ -349,3 +349,16 @@ def test_a_subclass_variant_overrides_a_hook_and_its_terms_reach_the_history():
     history = run.fit().history
     assert run.steps == 6  # 7 items in batches of 3: 3 steps per epoch
     assert history[0]["train_batch"] == pytest.approx((3 * 3 + 3 * 3 + 1 * 1) / 7)  # item-weighted mean of sizes
+
+
+def test_the_channels_last_path_used_on_cuda_trains_the_same_on_the_cpu():
+    runs = []
+    for channels_last in (False, True):
+        net = network()
+        net[2].p = 0.0  # dropout draws its mask in memory order, which channels_last changes
+        run = Trainer(net, bce_step, config(epochs=2), seed=0, train_set=items(4, 1), monitor="train_loss")
+        if channels_last:  # what __init__ does on CUDA, forced here on the CPU
+            run.channels_last = True
+            run.network.to(memory_format=torch.channels_last)
+        runs.append([r["train_loss"] for r in run.fit().history])
+    assert runs[1] == pytest.approx(runs[0], rel=1e-5)
