@@ -64,7 +64,8 @@ def build_stage(name: str, root: Path = Path("."), overrides: list[str] = ()) ->
     """Load params, validate the stage's section and instantiate the stage.
 
     ``name@variant`` (a DVC foreach stage such as ``uvmaps@jsrt``) reads the
-    section ``params[name][variant]`` and sets ``stage.variant``.
+    section ``params[name][variant]`` (the whole ``params[name]`` for a stage class
+    with ``whole_section = True``, such as ``train@<run>``) and sets ``stage.variant``.
     """
     params = load_params(root, overrides)
     config = project_config(params)
@@ -74,7 +75,8 @@ def build_stage(name: str, root: Path = Path("."), overrides: list[str] = ()) ->
     except KeyError as err:
         raise StageError(str(err.args[0])) from None
     section = params.get(base)
-    if variant and isinstance(section, dict):
+    # a foreach stage reads its variant's subsection, unless it declares that it reads the whole section
+    if variant and isinstance(section, dict) and not getattr(cls, "whole_section", False):
         section = section.get(variant)
     if section is None:
         raise StageError(f"params.yaml has no section {name.replace('@', '.')!r} for stage {name!r}")

@@ -16,6 +16,9 @@ STAGES: dict[str, str] = {
     "register": "stages.register:RegisterStage",
     "split": "stages.split:SplitStage",
     "release": "stages.release:ReleaseStage",
+    "train": "stages.train:TrainStage",
+    "evaluate": "stages.evaluate:EvaluateStage",
+    "tables": "stages.tables:TablesStage",
 }
 
 

@@ -1,0 +1,219 @@
+"""Stage ``train@<run>``: train one method on one uv cache through the shared training core.
+
+A run (``train.runs.<name>``) names a method, the uv cache it trains on
+(``dataset``: a ``uvmaps`` variant) and the cache it is evaluated on. Its
+params are the method's section (``train.methods.<method>``) and the shared
+``training`` / ``augment`` settings, each deep-updated by the run's own
+``overrides`` / ``training`` / ``augment`` keys, so every value is written once.
+
+Outputs:
+- ``paths.models/<run>/model.pt``: the best weights (picked on the validation
+  split, never on test) with everything ``denseseg.inference.Predictor`` needs;
+- ``paths.checkpoints/<run>/``: ``last.pt`` / ``best.pt`` (a persistent DVC out,
+  so a run killed half way resumes at the next ``dvc repro``);
+- ``reports/plots/train/<run>.csv``: the per-epoch history (DVC plots);
+- ``paths.metrics/train-<run>.json``: epochs, best epoch and monitor, parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from denseseg.anatomy import ANATOMIES
+from denseseg.inference.predictor import save_model
+from denseseg.losses.segmentation import positive_weights
+from denseseg.methods.base import LandmarkSpace
+from denseseg.methods.data import CacheItems, mask_fractions
+from denseseg.methods.registry import method_class
+from denseseg.nets.backbone import count_parameters
+from denseseg.shape.template import Template
+from denseseg.training.augment import AffineAugment, AugmentParams
+from denseseg.training.config import TrainingConfig
+from denseseg.training.curves import write_curve
+from denseseg.training.loop import Callback, Trainer, TrainingError, load_best
+from denseseg.uv.cache import CacheError, UVCache
+from stages.base import Stage, StageError, StageParams, StageReport
+from denseseg.io.atomic import write_json_atomic
+
+
+class RunParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: str
+    dataset: str  # the uvmaps variant it trains on
+    evaluate_on: str  # the uvmaps variant holding the reference landmarks of its test split
+    overrides: dict[str, Any] = Field(default_factory=dict)  # deep update of train.methods.<method>
+    training: dict[str, Any] = Field(default_factory=dict)  # deep update of train.training
+    augment: dict[str, Any] = Field(default_factory=dict)  # deep update of train.augment
+
+
+class TrainParams(StageParams):
+    training: dict[str, Any]
+    augment: dict[str, Any]
+    monitor: dict[str, str]  # method -> validation metric picking the best checkpoint (val_loss, val_tre_px, ...)
+    monitor_mode: dict[str, Literal["min", "max"]]
+    methods: dict[str, dict[str, Any]]
+    runs: dict[str, RunParams]
+
+
+def deep_update(base: dict, update: dict) -> dict:
+    """A copy of ``base`` with ``update`` merged in, recursively (update wins)."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+class _Progress(Callback):
+    def __init__(self, stage: TrainStage, epochs: int):
+        self.stage, self.epochs = stage, epochs
+
+    def on_epoch_end(self, trainer, record):
+        shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float) and k != "seconds"}
+        self.stage.progress(record["epoch"] + 1, self.epochs, f"epoch {record['epoch'] + 1}/{self.epochs} {shown}")
+
+
+class TrainStage(Stage[TrainParams]):
+    name = "train"
+    Params = TrainParams
+    whole_section: ClassVar[bool] = True  # train@<run> reads the whole train section
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        report = getattr(self, "report_progress", None)
+        if report is not None:
+            report(done, total, message)
+        else:
+            self.log.info("%s: %s", self.run_name, message)
+
+    def resolved(self) -> tuple[RunParams, Any, TrainingConfig, AugmentParams]:
+        """The run's method params, training config and augmentation, validated."""
+        p = self.params
+        if self.variant not in p.runs:
+            raise StageError(f"train: no run {self.variant!r} in train.runs ({', '.join(p.runs)})")
+        run = p.runs[self.variant]
+        if run.method not in p.methods:
+            raise StageError(f"train.runs.{self.variant}.method: {run.method!r} has no section train.methods")
+        try:
+            cls = method_class(run.method)
+            method_params = cls.Params(**deep_update(p.methods[run.method], run.overrides))
+            config = TrainingConfig(**deep_update(p.training, run.training))
+            augment = AugmentParams(**deep_update(p.augment, run.augment))
+        except (KeyError, ValueError) as err:
+            raise StageError(f"train@{self.variant}: {err}".replace("\n", " ")) from None
+        return run, method_params, config, augment
+
+    def prepare(self) -> None:
+        self.run_name = self.variant
+        self.run, self.method_params, self.training, self.augment = self.resolved()
+        if self.run.method not in self.params.monitor:
+            raise StageError(f"train.monitor: no monitor for method {self.run.method!r}")
+        cache_dir = self.path(self.config.paths["uvmaps"]) / self.run.dataset
+        try:
+            self.cache = UVCache(cache_dir)
+            self.template = Template.load(cache_dir / "template.json")
+        except (CacheError, FileNotFoundError) as err:
+            raise StageError(str(err)) from None
+        self.train_items = self.cache.items_of("train")
+        self.val_items = self.cache.items_of("val")
+        if not self.train_items or not self.val_items:
+            raise StageError(
+                f"{cache_dir}: {len(self.train_items)} train and {len(self.val_items)} val items; "
+                "training needs both (the best checkpoint is picked on val, never on test)"
+            )
+        anatomy = ANATOMIES[self.cache.meta["anatomy"]]
+        self.space = LandmarkSpace.from_table(
+            anatomy, self.cache.landmark_uv(), self.cache.meta["landmark_indices"], self.template
+        )
+        self.out_dir = self.path(self.config.paths["models"]) / self.variant
+        self.workdir = self.path(self.config.paths["checkpoints"]) / self.variant
+
+    def fingerprint(self) -> str:
+        """Changes with every param of the run and with the training data: a checkpoint of another run never resumes."""
+        blob = json.dumps(
+            {
+                "seed": self.seed,
+                "method": self.run.method,
+                "params": self.method_params.model_dump(mode="json"),
+                "training": self.training.model_dump(mode="json"),
+                "augment": self.augment.model_dump(mode="json"),
+                "data": (self.cache.root / "index.parquet").read_bytes().hex(),
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def process(self, shard):
+        torch.set_num_threads(self.training.threads)
+        train_set = CacheItems(self.cache, self.train_items)
+        val_set = CacheItems(self.cache, self.val_items)
+        positive, total = mask_fractions(train_set)
+        pos_weight = positive_weights(positive, total)
+        method = method_class(self.run.method)(self.method_params, self.space, pos_weight)
+        torch.manual_seed(self.seed)
+        network = method.build_network()
+        trainer = Trainer(
+            network,
+            method.step,
+            self.training,
+            seed=self.seed,
+            train_set=train_set,
+            val_set=val_set,
+            validate=method.validate,
+            augment=AffineAugment(self.augment),
+            workdir=self.workdir,
+            monitor=self.params.monitor[self.run.method],
+            monitor_mode=self.params.monitor_mode[self.run.method],
+            callbacks=[_Progress(self, self.training.epochs)],
+            fingerprint=self.fingerprint(),
+        )
+        started = time.perf_counter()
+        try:
+            result = trainer.fit()
+        except TrainingError as err:
+            raise StageError(f"train@{self.variant}: {err}") from None
+        self.log.info("train@%s: %d epoch(s) in %.0f s", self.variant, result.epochs_run, time.perf_counter() - started)
+        load_best(network, self.workdir)
+        return method, network, result, pos_weight
+
+    def finish(self, results) -> StageReport:
+        method, network, result, pos_weight = results[0]
+        save_model(
+            self.out_dir,
+            method=self.run.method,
+            params=self.method_params,
+            space=self.space,
+            network=network,
+            pos_weight=pos_weight,
+            info={
+                "run": self.variant,
+                "dataset": self.run.dataset,
+                "evaluate_on": self.run.evaluate_on,
+                "best_epoch": result.best_epoch,
+            },
+        )
+        plots = self.path("reports/plots/train")
+        plots.mkdir(parents=True, exist_ok=True)
+        write_curve(plots / f"{self.variant}.csv", result.history)
+        last = result.history[-1] if result.history else {}
+        metrics = {
+            "epochs": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "best_monitor": result.best_metric,
+            "final_train_loss": last.get("train_loss"),
+            "parameters": count_parameters(network),
+            "train_items": len(self.train_items),
+            "val_items": len(self.val_items),
+            "landmarks_trained": self.space.n_trained,
+        }
+        if result.resumed_from is not None:  # logged, not written: a resumed run gives the same bytes
+            self.log.info("train@%s: resumed after epoch %d", self.variant, result.resumed_from)
+        metrics = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in metrics.items()}
+        write_json_atomic(self.path(self.config.paths["metrics"]) / f"train-{self.variant}.json", metrics)
+        return StageReport(metrics=metrics)
