@@ -195,3 +195,36 @@ def test_an_old_uv_cache_is_refused_with_the_rerun_command(tmp_path):
 
     with pytest.raises(CacheError, match=r"re-run `dvc repro uvmaps@wrist`"):
         UVCache(meta_path.parent)
+
+
+def test_items_without_a_usable_image_or_a_split_are_rejected_with_the_reason(tmp_path):
+    root = _project(tmp_path)
+    cases = _wrist_inputs(root)
+    ingest = root / "data/interim/ingest"
+    (ingest / f"images/{cases[5][0]}.png").unlink()
+    from denseseg.io.png import write_png
+
+    write_png(ingest / f"images/{cases[4][0]}.png", gradient_image(100, 112))
+    splits = read_table(root / "data/processed/splits.parquet", SPLITS)
+    write_table(splits[splits["filestem"] != cases[3][0]], root / "data/processed/splits.parquet", SPLITS)
+    report = build_stage("uvmaps@wrist", root).run_serial()
+    reasons = dict(zip(report.rejects["filestem"], report.rejects["reason"]))
+    assert report.metrics["items"] == 3 and len(reasons) == 3
+    assert reasons[cases[5][0]].endswith("file is missing")
+    assert "image of 100x112 px, masks 192x112" in reasons[cases[4][0]]
+    assert reasons[cases[3][0]] == "not in the splits table"
+
+
+def test_an_image_max_below_the_stored_values_is_a_stage_error(tmp_path):
+    root = _project(tmp_path)
+    _wrist_inputs(root)
+    with pytest.raises(StageError, match=r"uvmaps\.wrist\.image_max: .*png: pixel values 0\.\.60000 exceed"):
+        build_stage("uvmaps@wrist", root, ["uvmaps.wrist.image_max=4095"]).run_serial()
+
+
+def test_a_missing_ingest_manifest_is_a_stage_error(tmp_path):
+    root = _project(tmp_path)
+    _wrist_inputs(root)
+    (root / "data/interim/ingest/manifest.parquet").unlink()
+    with pytest.raises(StageError, match=r"manifest\.parquet: table not found"):
+        build_stage("uvmaps@wrist", root).run_serial()
