@@ -8,7 +8,10 @@ exist (a fresh checkout), from synthetic stand-in shapes
 (``denseseg.phantom.chest_shapes``, logged and named in the metrics). Writes ``paths.jsrt``:
 ``images/<name>.png`` (uint16, 12-bit values, bone bright), ``masks/`` (mask
 store shards), ``landmarks.parquet`` (LANDMARKS, working pixels) and
-``splits.parquet`` (SPLITS: first ``n_train`` sorted names train, rest test).
+``splits.parquet`` (SPLITS: of the first ``n_train`` sorted names, a seeded draw
+of ``n_val`` is val and the others train; the rest test). Val exists because
+training picks its checkpoint on it, never on test; the test names do not
+depend on ``n_val``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class JSRTParams(StageParams):
     images: str | None = None  # folder of real <name>.IMG; null renders the chest phantom
     size: int = Field(256, ge=32)
     n_train: int = Field(160, ge=1)
+    n_val: int = Field(ge=0, description="carved from the n_train names (seeded), must be < n_train")
     limit: int | None = None  # only the first N sorted cases (demo / tests)
     shard_size: int = Field(64, ge=1)
 
@@ -53,11 +57,32 @@ def read_all_landmarks(source: Path) -> dict[str, np.ndarray]:
     return {p.stem: np.concatenate(list(jio.read_landmarks_npy(p).values())) for p in sorted(source.glob("*.npy"))}
 
 
+def split_names(n: int, n_train: int, n_val: int, seed: int) -> list[str]:
+    """Split of n sorted names: the first ``n_train`` are train except a seeded draw of ``n_val`` (val); rest test.
+
+    A draw rather than the last names of the block: sorted JSRT names put the
+    nodule cases (JPCLN) before the others (JPCNN), so a contiguous block would
+    not look like the training set.
+    """
+    head = min(n_train, n)
+    if n_val >= head:
+        raise StageError(f"jsrt: n_val ({n_val}) leaves no training case: only {head} case(s) in the first n_train")
+    split = ["train" if i < head else "test" for i in range(n)]
+    for i in np.random.default_rng(seed).choice(head, size=n_val, replace=False):
+        split[int(i)] = "val"
+    return split
+
+
 class JSRTStage(Stage[JSRTParams]):
     name = "jsrt"
     Params = JSRTParams
 
     def prepare(self) -> None:
+        if self.params.n_val >= self.params.n_train:
+            raise StageError(
+                f"jsrt.n_val ({self.params.n_val}) must be smaller than jsrt.n_train ({self.params.n_train}): "
+                "validation is carved out of the training names"
+            )
         source = self.path(self.params.landmarks)
         if source.exists():
             try:
@@ -123,7 +148,7 @@ class JSRTStage(Stage[JSRTParams]):
         frame = landmark_frame(names, np.stack([lm for _, lm in kept]), JSRT)
         write_table(frame, self.staging / "landmarks.parquet", LANDMARKS)
         ordered = sorted(names)
-        split = ["train" if i < self.params.n_train else "test" for i in range(len(ordered))]
+        split = split_names(len(ordered), self.params.n_train, self.params.n_val, self.seed)
         write_table(
             pd.DataFrame({"filestem": ordered, "patient_id": ordered, "split": split}),
             self.staging / "splits.parquet",
@@ -134,6 +159,7 @@ class JSRTStage(Stage[JSRTParams]):
             "cases": len(kept),
             "rejected": len(rejects),
             "train": split.count("train"),
+            "val": split.count("val"),
             "test": split.count("test"),
             "source": "phantom" if self.params.images is None else "real",
             "landmarks": self.source,

@@ -1,91 +1,199 @@
-"""Stage ``uvmaps`` (foreach: ``uvmaps@wrist``, ``uvmaps@jsrt``): template + Parquet uv cache.
+"""Stage ``uvmaps`` (foreach: ``uvmaps@wrist``, ``uvmaps@wrist178``, ``uvmaps@jsrt``): template + Parquet uv cache.
 
-Reads landmarks, masks (mask store shards) and the split: the wrist variant
-from the pipeline's ``paths.landmarks`` / ``paths.masks`` / ``paths.splits``,
-the jsrt variant from the ``jsrt`` stage's folder. Builds the train template,
-then per image and structure the uv map crop, and writes
-``paths.uvmaps/<variant>/`` atomically: ``template.json``, ``cache.json``,
-``index.parquet`` and ``shard-XXXX.parquet``. Metrics: items, bytes per image,
-the exactness check (continuous map at the landmarks vs template uv) and the
-representation floor (landmarks extracted back from the stored maps, px).
+Reads landmarks, masks (mask store shards), the split and the working-resolution
+images: the wrist variants from the pipeline's ``paths.landmarks`` /
+``paths.masks`` / ``paths.splits`` and the ingest folder (``manifest.parquet``
+and its images), the jsrt variant from the ``jsrt`` stage's folder. Builds the
+train template (always from the full landmark set), then per image and
+structure the uv map crop, and writes ``paths.uvmaps/<variant>/`` atomically:
+``template.json`` and the uv cache (``denseseg/uv/cache.py``: ``cache.json``,
+``index.parquet``, ``landmark_uv.parquet``, ``shard-XXXX.parquet``,
+``images-XXXX.parquet``), so that training reads everything from one folder.
+
+``landmarks: fps`` builds the maps from the farthest-point subset of
+``paths.subsets`` only (exact at those landmarks, piecewise-affine between
+them, the nearest hull triangle's affine map outside their hull). The uv frame
+stays the full template's: each structure's uv is normalised by the bounding box
+of ALL its template landmarks (a subset's box is smaller, so a subset template
+would give other uv values). Hence the used landmarks keep the values they have
+in the full variant, and every other landmark's template uv is where the subset
+map sends its true position whenever the shape is an affine image of the
+template (exactly), close to it otherwise: ``landmark_uv.parquet`` lists all of
+them, so a model trained on the subset can still locate the full set.
+
+Metrics: items, bytes per image, the exactness check (continuous map at the
+used landmarks vs template uv), the representation floor (used landmarks
+extracted back from the stored maps, px) and, for a subset, the floor of the
+unused landmarks located by their uv.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from denseseg.anatomy import ANATOMIES
+from denseseg.anatomy import ANATOMIES, Anatomy
+from denseseg.io import jsrt as jio
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
-from denseseg.io.tables import LANDMARKS, REJECTS, SPLITS, read_table
+from denseseg.io.png import ImageError, read_png
+from denseseg.io.tables import LANDMARKS, MANIFEST, REJECTS, SPLITS, read_table
 from denseseg.shape.landmark_table import landmark_array, split_structures
-from denseseg.shape.template import build_template
+from denseseg.shape.template import Template, build_template
 from denseseg.shape.umeyama import DegenerateShapeError
 from denseseg.uv import cache
-from denseseg.uv.cartesian import CartesianWarp
+from denseseg.uv.cartesian import CartesianWarp, UVCrop, warp_crop
 from denseseg.uv.extraction import ExtractionParams, locate
-from denseseg.uv.maps import MODES, item_crops
-from denseseg.uv.polar import PolarWarp, polar_landmark_uv
+from denseseg.uv.maps import MODES, item_crops, landmark_uv
+from denseseg.uv.polar import PolarWarp
 from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class UVMapsParams(StageParams):
-    anatomy: str = "wrist"
-    source: str = "pipeline"  # pipeline: paths.landmarks/masks/splits; jsrt: the jsrt stage's folder
-    mode: str = "cartesian"  # cartesian | polar
-    extrapolate: bool = True  # fill mask pixels outside the landmarks' hull (nearest triangle's affine map)
-    procrustes: bool = False
-    uv_dtype: str = "float32"  # float32 keeps 1e-4 exactness; float16 halves the size
-    shard_size: int = Field(64, ge=1)
-    train_split: str = "train"
-    exactness_tol: float = 1e-4
-    extraction: dict = {"method": "affine", "k": 5, "k_affine": 8, "temperature": 1.0}
+    anatomy: str
+    source: Literal["pipeline", "jsrt"]  # pipeline: paths.landmarks/masks/splits/ingest; jsrt: paths.jsrt
+    landmarks: Literal["all", "fps"]  # fps: only the farthest-point subset of paths.subsets builds the maps
+    mode: str  # cartesian | polar
+    extrapolate: bool  # fill mask pixels outside the landmarks' hull (nearest triangle's affine map)
+    procrustes: bool
+    uv_dtype: str  # float32 keeps 1e-4 exactness; float16 halves the size
+    image_max: int = Field(ge=1, le=65535)  # stored image value that reads as 1.0
+    shard_size: int = Field(ge=1)
+    train_split: str
+    exactness_tol: float
+    extraction: dict
+
+
+def used_mask(subsets_path: Path, anatomy: Anatomy) -> np.ndarray:
+    """(N,) bool over the full flat landmark order from the subsample stage's ``subsets.json``.
+
+    Each structure must keep at least 3 landmarks (a triangle) for its maps.
+    """
+    if not subsets_path.exists():
+        raise StageError(f"{subsets_path}: landmark subsets not found (did the subsample stage run?)")
+    try:
+        subsets = json.loads(subsets_path.read_text())
+        found, flat = subsets["anatomy"], subsets["flat_indices"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise StageError(f"{subsets_path}: not a subsets file ({type(err).__name__}: {err})") from None
+    if found != anatomy.name:
+        raise StageError(f"{subsets_path}: subsets of anatomy {found!r}, this variant is {anatomy.name!r}")
+    idx = np.asarray(flat, np.int64)
+    if idx.ndim != 1 or len(idx) == 0 or idx.min() < 0 or idx.max() >= anatomy.n_landmarks:
+        raise StageError(f"{subsets_path}: flat_indices must be indices in 0..{anatomy.n_landmarks - 1}")
+    used = np.zeros(anatomy.n_landmarks, bool)
+    used[idx] = True
+    for s, keep in split_structures(used, anatomy).items():
+        if keep.sum() < 3:
+            raise StageError(f"{subsets_path}: structure {s!r} keeps {int(keep.sum())} landmark(s); maps need 3")
+    return used
+
+
+def subset_crops(
+    masks: np.ndarray, landmarks: np.ndarray, template: Template, used: np.ndarray, extrapolate: bool
+) -> tuple[dict[str, UVCrop], dict[str, str]]:
+    """Cartesian crops built from the used landmarks only, in the full template's uv frame.
+
+    Args:
+        masks: (S, H, W) bool masks of one image.
+        landmarks: (N, 2) flat landmarks of the full set.
+        template: the full-set template; its per-structure boxes define uv.
+        used: (N,) bool, the landmarks that build the maps.
+        extrapolate: continue the nearest hull triangle's affine map outside the used landmarks' hull.
+
+    Returns ({structure: crop}, {structure: reason skipped}) as ``item_crops``.
+    """
+    anatomy = ANATOMIES[template.anatomy]
+    per = split_structures(np.asarray(landmarks, np.float64), anatomy)
+    keep = split_structures(used, anatomy)
+    crops, skipped = {}, {}
+    for s_idx, s in enumerate(anatomy.structures):
+        pts = per[s][keep[s]]
+        if not np.isfinite(pts).all():
+            skipped[s] = "no landmarks"
+            continue
+        if not masks[s_idx].any():
+            skipped[s] = "empty mask"
+            continue
+        try:
+            warp = CartesianWarp(pts, template.points[s][keep[s]])
+        except DegenerateShapeError as err:
+            skipped[s] = f"degenerate landmarks: {err}"
+            continue
+        crops[s] = warp_crop(lambda xy, w=warp, s=s: w.uv(xy, template, s, extrapolate), masks[s_idx])
+    return crops, skipped
 
 
 class UVMapsStage(Stage[UVMapsParams]):
     name = "uvmaps"
     Params = UVMapsParams
 
-    def _inputs(self):
+    def _inputs(self) -> tuple[Path, Path, Path]:
         paths = self.config.paths
         if self.params.source == "pipeline":
             return self.path(paths["landmarks"]), self.path(paths["masks"]), self.path(paths["splits"])
+        root = self.path(paths["jsrt"])
+        return root / "landmarks.parquet", root / "masks", root / "splits.parquet"
+
+    def _image_sources(self) -> dict[str, tuple[Path, float | None]]:
+        """{item: (working image PNG, mm per working px or None = from the image width (jsrt))}."""
         if self.params.source == "jsrt":
-            root = self.path(paths["jsrt"])
-            return root / "landmarks.parquet", root / "masks", root / "splits.parquet"
-        raise StageError(f"uvmaps.{self.variant}.source: {self.params.source!r} is not pipeline or jsrt")
+            images = self.path(self.config.paths["jsrt"]) / "images"
+            return {item: (images / f"{item}.png", None) for item in self.items}
+        ingest = self.path(self.config.paths["ingest"])
+        manifest = read_table(ingest / "manifest.parquet", MANIFEST)
+        # the working frame scales isotropically by ``scale`` working px per original px
+        mm = manifest["pixel_spacing_mm"].to_numpy(np.float64) / manifest["scale"].to_numpy(np.float64)
+        return {
+            stem: (ingest / rel, float(m) if np.isfinite(m) and m > 0 else float("nan"))
+            for stem, rel, m in zip(manifest["filestem"], manifest["image_path"], mm)
+        }
 
     def prepare(self) -> None:
         p = self.params
+        where = f"uvmaps.{self.variant}"
         if p.anatomy not in ANATOMIES:
-            raise StageError(f"uvmaps.{self.variant}.anatomy: unknown anatomy {p.anatomy!r}")
+            raise StageError(f"{where}.anatomy: unknown anatomy {p.anatomy!r}")
         if p.mode not in MODES or p.uv_dtype not in cache.UV_DTYPES:
-            raise StageError(f"uvmaps.{self.variant}: mode {p.mode!r} / uv_dtype {p.uv_dtype!r} not supported")
+            raise StageError(f"{where}: mode {p.mode!r} / uv_dtype {p.uv_dtype!r} not supported")
+        if p.landmarks == "fps" and p.mode != "cartesian":
+            raise StageError(f"{where}: landmarks fps needs mode cartesian (polar uv of unused landmarks is undefined)")
         try:
             self.extraction = ExtractionParams(**p.extraction)
         except (TypeError, ValueError) as err:
-            raise StageError(f"uvmaps.{self.variant}.extraction: {err}") from None
+            raise StageError(f"{where}.extraction: {err}") from None
         self.anatomy = ANATOMIES[p.anatomy]
         landmarks_path, masks_dir, splits_path = self._inputs()
         try:
             landmarks = read_table(landmarks_path, LANDMARKS)
             splits = read_table(splits_path, SPLITS)
             self.items, self.landmarks = landmark_array(landmarks, self.anatomy)
+            self.images = self._image_sources()
         except (FileNotFoundError, ValueError) as err:
             raise StageError(str(err).replace("\n", " ")) from None
-        train = set(splits.loc[splits["split"] == p.train_split, "filestem"])
-        train_rows = [i for i, item in enumerate(self.items) if item in train]
+        self.split_of = dict(zip(splits["filestem"], splits["split"]))
+        unknown = sorted(set(self.split_of.values()) - set(cache.SPLIT_NAMES))
+        if unknown:
+            raise StageError(f"{splits_path}: split name(s) {', '.join(unknown)}; expected {cache.SPLIT_NAMES}")
+        train_rows = [i for i, item in enumerate(self.items) if self.split_of.get(item) == p.train_split]
         if not train_rows:
             raise StageError(f"{splits_path}: no item of split {p.train_split!r} has landmarks")
         try:
             self.template = build_template(self.landmarks[train_rows], self.anatomy, p.procrustes)
         except ValueError as err:
             raise StageError(f"uvmaps: {err}") from None
+        if p.landmarks == "fps":
+            self.used = used_mask(self.path(self.config.paths["subsets"]), self.anatomy)
+        else:
+            self.used = np.ones(self.anatomy.n_landmarks, bool)
+        self.uv_full = landmark_uv(self.template, p.mode)
         shards = sorted(masks_dir.glob("shard-*.parquet"))
         if not shards:
             raise StageError(f"{masks_dir}: no mask shards (did the stage that writes masks run?)")
@@ -102,41 +210,74 @@ class UVMapsStage(Stage[UVMapsParams]):
     def shards(self):
         return self._shards
 
-    def _target_uv(self, structure: str) -> np.ndarray:
-        if self.params.mode == "cartesian":
-            return self.template.landmark_uv(structure)
-        return polar_landmark_uv(self.template.points[structure])
-
     def _uv_scale(self, structure: str) -> np.ndarray | None:
         """Isotropic neighbour search for cartesian maps (polar uv is already square-normalised)."""
         return self.template.uv_scale(structure) if self.params.mode == "cartesian" else None
 
-    def _exactness(self, structure: str, pts: np.ndarray) -> float:
+    def _exactness(self, structure: str, pts: np.ndarray, keep: np.ndarray, target: np.ndarray) -> float:
+        """Max |continuous map - template uv| at the used landmarks of one structure."""
+        tpts = self.template.points[structure][keep]
         try:
             if self.params.mode == "cartesian":
-                got = CartesianWarp(pts, self.template.points[structure]).uv(pts, self.template, structure)
+                got = CartesianWarp(pts, tpts).uv(pts, self.template, structure)
             else:
-                got = PolarWarp(pts, self.template.points[structure]).uv(pts)
+                got = PolarWarp(pts, tpts).uv(pts)
         except DegenerateShapeError:
             return float("nan")
-        return float(np.abs(got - self._target_uv(structure)).max())
+        return float(np.abs(got - target).max())
+
+    def _crops(self, masks: np.ndarray, flat: np.ndarray):
+        if self.params.landmarks == "fps":
+            return subset_crops(masks, flat, self.template, self.used, self.params.extrapolate)
+        return item_crops(masks, flat, self.template, self.params.mode, self.params.extrapolate)
+
+    def _image(self, item: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+        """(uint16 image, mm per px); ImageError for a missing / unreadable / mis-sized image."""
+        path, mm = self.images[item]
+        pixels = read_png(path)
+        if pixels.shape != shape:
+            raise ImageError(f"{path}: image of {pixels.shape[0]}x{pixels.shape[1]} px, masks {shape[0]}x{shape[1]}")
+        if mm is None:  # jsrt: square working images, mm per px scales with the working size
+            mm = jio.MM_PER_PX_WORK * jio.WORK_SIZE / pixels.shape[1]
+        try:
+            return cache.image_pixels(pixels, self.params.image_max, str(path)), mm
+        except cache.CacheError as err:
+            raise StageError(f"uvmaps.{self.variant}.image_max: {err}") from None
+
+    def _item_rejects(self, item: str) -> str | None:
+        if item not in self.mask_shard:
+            return "no masks for this item"
+        if item not in self.split_of:
+            return "not in the splits table"
+        if item not in self.images:
+            return "no working image (not in the ingest manifest)"
+        return None
 
     def process(self, shard):
         number, rows = shard
         by_mask_shard = defaultdict(list)
-        rejects, items_rows, index, errors, exact = [], [], [], [], []
+        rejects, items_rows, images, index = [], [], [], []
+        errors, unused_errors, exact = [], [], []
         for r in rows:
-            item = self.items[r]
-            if item not in self.mask_shard:
-                rejects.append((item, self.name, "no masks for this item"))
+            reason = self._item_rejects(self.items[r])
+            if reason:
+                rejects.append((self.items[r], self.name, reason))
             else:
-                by_mask_shard[self.mask_shard[item]].append(r)
+                by_mask_shard[self.mask_shard[self.items[r]]].append(r)
         dtype = np.dtype(self.params.uv_dtype)
+        keep = split_structures(self.used, self.anatomy)
+        targets = split_structures(self.uv_full, self.anatomy)
         for mask_path, group in sorted(by_mask_shard.items()):
             masks = read_mask_shard(mask_path, self.anatomy.structures, [self.items[r] for r in group])
             for r in group:
                 item, flat = self.items[r], self.landmarks[r]
-                crops, skipped = item_crops(masks[item], flat, self.template, self.params.mode, self.params.extrapolate)
+                _, height, width = masks[item].shape
+                try:
+                    image, mm_per_px = self._image(item, (height, width))
+                except ImageError as err:
+                    rejects.append((item, self.name, str(err)))
+                    continue
+                crops, skipped = self._crops(masks[item], flat)
                 for s, reason in skipped.items():
                     if reason != "no landmarks" or masks[item][self.anatomy.index(s)].any():
                         rejects.append((item, self.name, f"{s}: {reason}"))
@@ -144,47 +285,82 @@ class UVMapsStage(Stage[UVMapsParams]):
                     continue
                 per = split_structures(flat, self.anatomy)
                 for s, crop in crops.items():
-                    exact.append(self._exactness(s, per[s]))
+                    k = keep[s]
+                    exact.append(self._exactness(s, per[s][k], k, targets[s][k]))
                     stored = crop.uv.astype(dtype).astype(np.float32)
                     found = locate(
-                        stored,
-                        self._target_uv(s),
-                        crop.mask,
-                        self.extraction,
-                        (crop.top, crop.left),
-                        uv_scale=self._uv_scale(s),
+                        stored, targets[s], crop.mask, self.extraction, (crop.top, crop.left), self._uv_scale(s)
                     )
-                    errors.append(np.linalg.norm(found - per[s], axis=1))
-                _, height, width = masks[item].shape
+                    distance = np.linalg.norm(found - per[s], axis=1)
+                    errors.append(distance[k])
+                    unused_errors.append(distance[~k])
                 items_rows.append(
-                    cache.item_rows(item, height, width, crops, per, self.anatomy.structures, self.params.uv_dtype)
+                    cache.item_rows(
+                        item,
+                        height,
+                        width,
+                        crops,
+                        {s: per[s][keep[s]] for s in crops},
+                        self.anatomy.structures,
+                        self.params.uv_dtype,
+                    )
                 )
-                index.append({"item": item, "height": height, "width": width, "n_structures": len(crops)})
-        name = f"shard-{number:04d}.parquet"
-        groups = cache.write_shard(self.staging / name, items_rows) if items_rows else []
-        for entry, group in zip(index, groups):
-            entry.update(shard=name, row_group=group)
-        if not items_rows:
+                images.append((item, image))
+                index.append(
+                    {
+                        "item": item,
+                        "split": self.split_of[item],
+                        "mm_per_px": mm_per_px,
+                        "height": height,
+                        "width": width,
+                        "n_structures": len(crops),
+                    }
+                )
+        name, image_name = f"shard-{number:04d}.parquet", f"images-{number:04d}.parquet"
+        if items_rows:
+            groups = cache.write_shard(self.staging / name, items_rows)
+            image_groups = cache.write_images(self.staging / image_name, images)
+            for entry, group, image_group in zip(index, groups, image_groups):
+                entry.update(shard=name, row_group=group, image_file=image_name, image_row_group=image_group)
+        else:
             (self.staging / name).unlink(missing_ok=True)
-        return index, rejects, errors, exact
+            (self.staging / image_name).unlink(missing_ok=True)
+        return index, rejects, errors, exact, unused_errors
 
     def finish(self, results) -> StageReport:
         index = [e for res in results for e in res[0]]
         rejects = pd.DataFrame([r for res in results for r in res[1]], columns=REJECTS.names)
         if not index:
             raise StageError(f"uvmaps@{self.variant}: no item produced a uv map ({len(rejects)} rejected)")
-        cache.write_meta(self.staging, self.anatomy.name, self.params.mode, self.params.uv_dtype, index)
+        cache.write_meta(
+            self.staging,
+            anatomy=self.anatomy.name,
+            mode=self.params.mode,
+            uv_dtype=self.params.uv_dtype,
+            index_rows=index,
+            landmark_uv=cache.landmark_uv_frame(self.anatomy, self.uv_full, self.used),
+            landmarks=self.params.landmarks,
+            image_max=self.params.image_max,
+        )
         errors = np.concatenate([e for res in results for e in res[2]])
         exact = np.asarray([x for res in results for x in res[3]])
         shard_bytes = sum(p.stat().st_size for p in self.staging.glob("shard-*.parquet"))
+        image_bytes = sum(p.stat().st_size for p in self.staging.glob("images-*.parquet"))
         commit_dir(self.staging, self.out_dir)
         exact_max = float(np.nanmax(exact)) if np.isfinite(exact).any() else float("nan")
+        mm = np.array([e["mm_per_px"] for e in index], np.float64)
         metrics = {
             "items": len(index),
+            **{f"{s}_items": sum(e["split"] == s for e in index) for s in cache.SPLIT_NAMES},
             "structures_cached": int(sum(e["n_structures"] for e in index)),
             "rejected": len(rejects),
+            "landmarks": self.params.landmarks,
+            "landmarks_cached": int(self.used.sum()),
             "cache_bytes": shard_bytes,
             "cache_bytes_per_image": round(shard_bytes / len(index), 1),
+            "image_bytes_per_image": round(image_bytes / len(index), 1),
+            "mm_per_px_median": float(np.nanmedian(mm)) if np.isfinite(mm).any() else float("nan"),
+            "mm_per_px_missing": int((~np.isfinite(mm)).sum()),
             "exactness_max_uv_error": exact_max,
             "exactness_ok": bool(exact_max <= self.params.exactness_tol),
             "floor_median_px": float(np.nanmedian(errors)),
@@ -193,6 +369,13 @@ class UVMapsStage(Stage[UVMapsParams]):
             "mode": self.params.mode,
             "uv_dtype": self.params.uv_dtype,
         }
+        if not self.used.all():
+            unused = np.concatenate([e for res in results for e in res[4]])
+            metrics.update(
+                floor_unused_median_px=float(np.nanmedian(unused)),
+                floor_unused_p95_px=float(np.nanpercentile(unused, 95)),
+                floor_unused_missing=int((~np.isfinite(unused)).sum()),
+            )
         write_json_atomic(
             self.path(self.config.paths["metrics"]) / f"uvmaps-{self.variant or self.anatomy.name}.json", metrics
         )

@@ -40,3 +40,49 @@ def gradient_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     image = rng.integers(0, 2000, size=(height, width)).astype(np.uint16)
     image[height // 4 : height // 2, : width // 3] = 60000
     return image
+
+
+def write_ingest(folder: Path, images: dict[str, np.ndarray], spacing_mm: float, scale: float) -> Path:
+    """An ingest output folder: working-resolution 16-bit PNGs under images/ and a MANIFEST table.
+
+    Every item gets the same original ``pixel_spacing_mm`` and working ``scale``
+    (working px per original px), so mm per working pixel is ``spacing_mm / scale``.
+    """
+    import pandas as pd
+
+    from denseseg.io.png import write_png
+    from denseseg.io.tables import MANIFEST, write_table
+
+    rows = []
+    for stem, pixels in sorted(images.items()):
+        write_png(folder / "images" / f"{stem}.png", pixels)
+        height, width = pixels.shape
+        rows.append(
+            {
+                "filestem": stem,
+                "patient_id": stem,
+                "study_number": 1,
+                "age": 12.0,
+                "sex": "M",
+                "laterality": "L",
+                "flipped": False,
+                "projection": 1,
+                "cast": False,
+                "metal": False,
+                "fracture_visible": False,
+                "osteopenia": False,
+                "ao_classification": "",
+                "device_manufacturer": "Siemens",
+                "pixel_spacing_mm": spacing_mm,
+                "orig_height": round(height / scale),
+                "orig_width": round(width / scale),
+                "height": height,
+                "width": width,
+                "scale": scale,
+                "pad_top": 0.0,
+                "pad_left": 0.0,
+                "image_path": f"images/{stem}.png",
+            }
+        )
+    write_table(pd.DataFrame(rows, columns=MANIFEST.names), folder / "manifest.parquet", MANIFEST)
+    return folder

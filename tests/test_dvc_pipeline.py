@@ -27,7 +27,7 @@ TINY = {
     },
     "ingest": {"height": 96, "width": 64, "shard_size": 4},
     "propagate": {"rounds": 1, "epochs": 8, "finetune_epochs": 2},
-    "jsrt": {"limit": 16, "n_train": 10},
+    "jsrt": {"limit": 16, "n_train": 10, "n_val": 2},
 }
 
 
@@ -72,7 +72,15 @@ def test_repro_runs_every_stage_then_nothing(dvc_project):
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     for stage in yaml.safe_load((project / "dvc.yaml").read_text())["stages"]:
         assert f"Running stage '{stage}" in first.stdout, stage
-    for metrics in ("ingest", "propagation", "registration", "subsample", "uvmaps-wrist", "uvmaps-jsrt"):
+    for metrics in (
+        "ingest",
+        "propagation",
+        "registration",
+        "subsample",
+        "uvmaps-wrist",
+        "uvmaps-wrist178",
+        "uvmaps-jsrt",
+    ):
         assert (project / f"reports/metrics/{metrics}.json").exists(), metrics
     assert (project / "release/SHA256SUMS").exists()
     jsrt = yaml.safe_load((project / "reports/metrics/jsrt.json").read_text())
