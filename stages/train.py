@@ -72,25 +72,19 @@ def deep_update(base: dict, update: dict) -> dict:
 
 
 class _Progress(Callback):
+    """Epochs as the stage's progress (a progress artifact in the Prefect UI; the loop logs each epoch itself)."""
+
     def __init__(self, stage: TrainStage, epochs: int):
         self.stage, self.epochs = stage, epochs
 
     def on_epoch_end(self, trainer, record):
-        shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float) and k != "seconds"}
-        self.stage.progress(record["epoch"] + 1, self.epochs, f"epoch {record['epoch'] + 1}/{self.epochs} {shown}")
+        self.stage.report_progress(record["epoch"], self.epochs, f"epoch {record['epoch']}/{self.epochs}")
 
 
 class TrainStage(Stage[TrainParams]):
     name = "train"
     Params = TrainParams
     whole_section: ClassVar[bool] = True  # train@<run> reads the whole train section
-
-    def progress(self, done: int, total: int, message: str) -> None:
-        report = getattr(self, "report_progress", None)
-        if report is not None:
-            report(done, total, message)
-        else:
-            self.log.info("%s: %s", self.run_name, message)
 
     def resolved(self) -> tuple[RunParams, Any, TrainingConfig, AugmentParams]:
         """The run's method params, training config and augmentation, validated."""

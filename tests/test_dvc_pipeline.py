@@ -28,7 +28,25 @@ TINY = {
     "ingest": {"height": 96, "width": 64, "shard_size": 4},
     "propagate": {"rounds": 1, "epochs": 8, "finetune_epochs": 2},
     "jsrt": {"limit": 16, "n_train": 10, "n_val": 2},
+    "train": {
+        "training": {"epochs": 1, "batch_size": 2, "threads": 1},
+        "methods": {
+            "denseseg": {"backbone": {"channels": [4, 8], "num_res_units": 0, "features": 4}},
+            "heatreg": {"backbone": {"channels": [4, 8], "num_res_units": 0, "features": 4}},
+        },
+        "runs": {run: {"training": {"epochs": 1}} for run in ("denseseg-jsrt", "denseseg_sparse-jsrt", "heatreg-jsrt")},
+    },
+    "evaluate": {"threads": 1},
 }
+
+
+def deep_update(base: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
 
 
 def _dvc(project: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
@@ -46,8 +64,7 @@ def dvc_project(tmp_path: Path, prefect_harness) -> tuple[Path, dict]:
     (project / "data/external").mkdir(parents=True)  # no JSRT landmarks: the jsrt stage uses its stand-ins
     shutil.copy(PROJECT / "data/external/README.md", project / "data/external/README.md")
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
-    for section, values in TINY.items():
-        params[section].update(values)
+    deep_update(params, TINY)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(
         os.environ,

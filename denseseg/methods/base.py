@@ -45,9 +45,8 @@ class LandmarkSpace:
 
     @classmethod
     def from_table(cls, anatomy: Anatomy, landmark_uv: pd.DataFrame, trained, template: Template) -> LandmarkSpace:
-        """From a uv cache's ``landmark_uv`` table (structure, index, u, v, used)."""
-        offsets = anatomy.landmark_offsets()
-        flat = landmark_uv["structure"].map(offsets).to_numpy() + landmark_uv["index"].to_numpy()
+        """From a uv cache's ``landmark_uv`` table (structure, index in the full flat order, u, v, used)."""
+        flat = landmark_uv["index"].to_numpy(np.int64)
         if sorted(flat.tolist()) != list(range(anatomy.n_landmarks)):
             raise ValueError(f"landmark uv table does not cover the {anatomy.n_landmarks} {anatomy.name} landmarks once")
         uv = np.zeros((anatomy.n_landmarks, 2), np.float32)

@@ -10,7 +10,8 @@ from denseseg.shape.template import Template
 
 
 def _table(anatomy, rows=None):
-    rows = rows or [(s, i) for s in anatomy.structures for i in range(anatomy.landmark_counts[s])]
+    offsets = anatomy.landmark_offsets()
+    rows = rows or [(s, offsets[s] + i) for s in anatomy.structures for i in range(anatomy.landmark_counts[s])]
     return pd.DataFrame(
         {
             "structure": [s for s, _ in rows],
@@ -29,10 +30,9 @@ def _template(anatomy):
 def test_landmark_space_puts_each_uv_at_its_flat_index():
     table = _table(JSRT).sample(frac=1.0, random_state=0)  # row order must not matter
     space = LandmarkSpace.from_table(JSRT, table, np.arange(JSRT.n_landmarks), _template(JSRT))
-    offsets = JSRT.landmark_offsets()
     for row in table.head(20).itertuples():
-        assert tuple(space.uv[offsets[row.structure] + row.index]) == pytest.approx((row.u, row.v))
-    assert space.structure[offsets["heart"]] == JSRT.index("heart")
+        assert tuple(space.uv[row.index]) == pytest.approx((row.u, row.v))
+    assert space.structure[JSRT.landmark_offsets()["heart"]] == JSRT.index("heart")
 
 
 def test_landmark_space_rejects_a_table_missing_landmarks():

@@ -1,0 +1,1 @@
+"""Loss terms: segmentation (BCE, Dice), DenseSeg's eq. 4, heatmap regression."""
