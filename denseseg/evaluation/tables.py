@@ -25,6 +25,7 @@ from denseseg.io.atomic import json_ready
 
 DASH = "—"
 DAGGER = "†"
+DOUBLE_DAGGER = "‡"
 SUMMARY_ROWS = ("average", "pooled")
 PRECISION = 1  # decimals, as printed in Tables 1 and 2
 
@@ -102,6 +103,8 @@ def paper_table(
                 if paper_key is not None and row in published.groups:
                     paper = published.cell(paper_key, row, label)
                 paper_text = format_cell(*paper) if paper else DASH
+                if paper and row == "average" and paper_key in published.pooled_average:
+                    paper_text += DOUBLE_DAGGER
                 body[row].append(f"{ours} / {paper_text}")
                 entry["rows"][row][label] = {
                     "ours": None if not stats else {k: v for k, v in stats.items()},
@@ -113,6 +116,11 @@ def paper_table(
             notes.append(f"`{column}` is compared with the paper's column '{published.labels[paper_key]}'.")
         else:
             notes.append(f"`{column}` has no published counterpart.")
+        if paper_key is not None and paper_key in published.pooled_average:
+            notes.append(
+                f"{DOUBLE_DAGGER} the paper's average for '{published.labels[paper_key]}' is a mean over structures, "
+                "not over groups: compare it with our pooled row."
+            )
         if dagger:
             notes.append(f"{DAGGER} `{column}` predicts no landmarks: its ASD is the masks' surface distance.")
         missing = {
