@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from denseseg.anatomy import Anatomy
 from denseseg.evaluation.landmarks import tre
@@ -135,6 +136,8 @@ def score_case(
         truth_landmarks: (N, 2) true landmarks (the phantom), or None.
         landmark_sets: name -> (N,) bool selecting landmarks for extra columns (``used``, ``new``).
     """
+    if not isinstance(item, str):
+        raise TypeError(f"item must be the image's name (str), got {type(item).__name__}")
     n_struct, n_lm = len(anatomy.structures), anatomy.n_landmarks
     pred_masks = _stack("pred_masks", item, pred_masks, None, bool)
     if pred_masks.ndim != 3 or pred_masks.shape[0] != n_struct:
@@ -205,8 +208,8 @@ def score_case(
     return rows
 
 
-def _ordered(row: dict, sets: Iterable[str]) -> dict:
-    """Fixed column order: identity, mask figures, landmark figures, per-set figures, reason."""
+def row_columns(sets: Iterable[str] = ()) -> list[str]:
+    """The columns of ``score_case``'s rows, in order, for the given landmark set names."""
     keys = ["item", "structure", "group", "dsc"]
     for base in ("surface_asd", "hd95", "landmark_asd", "tre", "tre_truth"):
         keys += [f"{base}_px", f"{base}_mm"]
@@ -216,7 +219,58 @@ def _ordered(row: dict, sets: Iterable[str]) -> dict:
             keys += [f"{base}_px_{name}", f"{base}_mm_{name}"]
         keys.append(f"n_landmarks_{name}")
     keys.append("reason")
-    return {k: row[k] for k in keys}
+    return keys
+
+
+def case_schema(sets: Iterable[str] = ()) -> pa.Schema:
+    """Parquet schema of the per-case rows (for ``denseseg.io.tables.write_table``/``read_table``)."""
+    types = {"item": pa.string(), "structure": pa.string(), "group": pa.string(), "reason": pa.string()}
+    return pa.schema(
+        [
+            pa.field(k, types.get(k, pa.int32() if k.startswith("n_landmarks") else pa.float64()))
+            for k in row_columns(sets)
+        ]
+    )
+
+
+def _ordered(row: dict, sets: Iterable[str]) -> dict:
+    """Fixed column order: identity, mask figures, landmark figures, per-set figures, reason."""
+    return {k: row[k] for k in row_columns(sets)}
+
+
+class CaseScores:
+    """Accumulates per-case rows over a test set (stream per image, reduce once, as MONAI's metrics do)."""
+
+    def __init__(self, anatomy: Anatomy) -> None:
+        self.anatomy = anatomy
+        self._rows: list[dict] = []
+        self._items: set[str] = set()
+
+    def append(self, rows: Sequence[dict]) -> None:
+        """Add one image's rows (``score_case``'s output); an image scored twice is an error."""
+        items = {row["item"] for row in rows}
+        again = items & self._items
+        if again:
+            raise ValueError(f"items scored twice: {sorted(again)}")
+        self._items |= items
+        self._rows.extend(rows)
+
+    def frame(self) -> pd.DataFrame:
+        """All rows so far, in the order appended."""
+        return pd.DataFrame(self._rows)
+
+    def aggregate(self, metrics: Sequence[str]) -> dict:
+        return aggregate(self.frame(), self.anatomy, metrics)
+
+    def extremes(self, metric: str = "landmark_asd_px") -> tuple[str, str, str]:
+        return extremes(self.frame(), metric)
+
+    def reset(self) -> None:
+        self._rows.clear()
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def _frame(rows) -> pd.DataFrame:

@@ -210,3 +210,33 @@ def test_extremes_fall_back_to_dsc_where_higher_is_better():
         [{"item": i, "structure": "x", "dsc": v, "landmark_asd_px": np.nan} for i, v in zip("pqr", (0.9, 0.5, 0.7))]
     )
     assert extremes(rows) == ("p", "r", "q")
+
+
+def test_rows_follow_the_schema_and_round_trip_through_parquet(tmp_path):
+    from denseseg.evaluation.cases import case_schema
+    from denseseg.io.tables import read_table, write_table
+
+    ref, pred, ref_lm, pred_lm = toy_case()
+    sets = {"used": np.array([True, False, True, False])}
+    rows = score_case("img", TOY, pred, pred_lm, ref, ref_lm, 1.0, landmark_sets=sets)
+    schema = case_schema(sets)
+    assert list(rows[0]) == schema.names
+    write_table(pd.DataFrame(rows), tmp_path / "cases.parquet", schema)
+    back = read_table(tmp_path / "cases.parquet", schema)
+    assert back["tre_px_used"].tolist() == [5.0, 1.0]
+    assert back["reason"].tolist() == [r["reason"] for r in rows]
+
+
+def test_the_accumulator_collects_images_and_refuses_one_scored_twice():
+    from denseseg.evaluation.cases import CaseScores
+
+    ref, pred, ref_lm, pred_lm = toy_case()
+    scores = CaseScores(TOY)
+    scores.append(score_case("p", TOY, pred, pred_lm, ref, ref_lm, 1.0))
+    scores.append(score_case("q", TOY, pred, pred_lm + [1.0, 0.0], ref, ref_lm, 1.0))
+    assert len(scores) == 4
+    assert scores.aggregate(["tre_px"])["g2"]["tre_px"]["n"] == 2
+    with pytest.raises(ValueError, match="scored twice"):
+        scores.append(score_case("p", TOY, pred, pred_lm, ref, ref_lm, 1.0))
+    scores.reset()
+    assert len(scores) == 0
