@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage as ndi
 
 from denseseg.anatomy import Anatomy
+from denseseg.evaluation.surface import boundary, symmetric_surface_distance
+
+__all__ = ["average_surface_distance", "boundary", "dice", "group_summary", "score_masks"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -27,29 +29,15 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
-def boundary(mask: np.ndarray) -> np.ndarray:
-    """Mask pixels with a 4-neighbour outside the mask (the image border counts as outside)."""
-    mask = np.asarray(mask, bool)
-    inner = ndi.binary_erosion(np.pad(mask, 1), structure=ndi.generate_binary_structure(2, 1))[1:-1, 1:-1]
-    return mask & ~inner
-
-
 def average_surface_distance(a: np.ndarray, b: np.ndarray, spacing: float = 1.0) -> float:
     """Mean over the boundary pixels of both masks of the distance to the other's boundary.
 
     NaN when either mask is empty (no surface to compare); multiply by
-    ``spacing`` (mm per px) to get mm.
+    ``spacing`` (mm per px) to get mm. The same number as
+    ``denseseg.evaluation.surface.symmetric_surface_distance`` (kept under this
+    name for its callers).
     """
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    if a.shape != b.shape:
-        raise ValueError(f"masks of different shapes: {a.shape} vs {b.shape}")
-    if not a.any() or not b.any():
-        return float("nan")
-    ba, bb = boundary(a), boundary(b)
-    to_b = ndi.distance_transform_edt(~bb)
-    to_a = ndi.distance_transform_edt(~ba)
-    distances = np.concatenate([to_b[ba], to_a[bb]])
-    return float(distances.mean() * spacing)
+    return symmetric_surface_distance(a, b, spacing)
 
 
 def score_masks(
