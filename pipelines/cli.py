@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from stages.config import build_stage
 
     try:
-        stage = build_stage(args.stage, args.root, args.overrides)
+        stage = build_stage(args.stage, args.root, args.overrides)  # bad params fail fast, before Prefect loads
         if args.no_prefect:
             _configure_logging(with_prefect=False)
             report = stage.run_serial()
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.flow import run_stage  # sets up Prefect's logging first
 
             _configure_logging(with_prefect=True)
-            report = run_stage(stage, args.stage, show_progress=not args.quiet)
+            report = run_stage(args.stage, args.root, args.overrides, show_progress=not args.quiet)
     except StageError as err:
         print(f"error: {args.stage}: {err}", file=sys.stderr)
         return 2
