@@ -110,14 +110,18 @@ class Stage(ABC, Generic[P]):
             suffix = f": {message}" if message else ""
             self.log.info("%s: %d/%d (%d%%)%s", self.name, done, total, 100 * done // max(total, 1), suffix)
 
-    def write_metrics(self, metrics: dict[str, Any], name: str | None = None) -> Path:
+    def write_metrics(self, metrics: dict[str, Any], name: str | None = None) -> Path | None:
         """Write ``paths.metrics/<name>.json`` (numbers only) and, beside it, ``<name>-info.json`` (the rest).
 
         ``dvc metrics show`` and ``dvc metrics diff`` read the first; words such
         as a refiner's description go to the info file, written only when there
         are any (a stale one is removed). See ``split_metrics`` for the rules.
-        Returns the path of the metrics file.
+        Returns the path of the metrics file; None, with a warning, when the
+        project has no ``paths.metrics`` (a stage run outside dvc.yaml, e.g. a benchmark).
         """
+        if "metrics" not in self.config.paths:
+            self.log.warning("%s: no paths.metrics in params.yaml; metrics not written", self.name)
+            return None
         numbers, info = split_metrics(metrics)
         folder = self.path(self.config.paths["metrics"])
         stem = name or self.name
