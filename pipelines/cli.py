@@ -1,5 +1,7 @@
 """``python -m pipelines <stage> [--set section.key=value ...]``: run one stage of dvc.yaml.
 
+Installed, the same command line is the ``denseseg`` console script (pyproject.toml).
+
 Exit status 0 on success; otherwise one line on stderr saying why, and 2 for
 bad params or input, 1 for an unexpected failure.
 """
@@ -17,8 +19,9 @@ from stages.registry import STAGES
 
 
 def _parser() -> argparse.ArgumentParser:
+    called = Path(sys.argv[0]).name
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines",
+        prog=called if called == "denseseg" else "python -m pipelines",  # the console script or the module
         description="Run one DenseSeg pipeline stage as a Prefect flow (dvc.yaml calls this).",
         epilog="stages: " + ", ".join(STAGES) + ". A foreach stage is named stage@variant (e.g. uvmaps@jsrt).",
     )

@@ -73,3 +73,17 @@ def test_serial_mode_without_prefect(tiny_project):
     done = run_cli(["ingest", "--no-prefect"], tiny_project)
     assert done.returncode == 0, done.stderr
     assert (tiny_project / "data/interim/ingest/manifest.parquet").exists()
+
+
+def test_console_scripts_point_at_the_command_lines(capsys):
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"denseseg": "pipelines.cli:main", "denseseg-locate": "denseseg.uv.locate:main"}
+    for target in scripts.values():
+        module, _, name = target.partition(":")
+        with pytest.raises(SystemExit) as done:
+            getattr(importlib.import_module(module), name)(["--help"])
+        assert done.value.code == 0
+    assert "--set" in capsys.readouterr().out
