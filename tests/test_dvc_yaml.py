@@ -25,7 +25,17 @@ def _record(round: int, dice: float) -> RoundRecord:
         which: {"all": {"dice_mean": dice - shift, "asd_mean": 1.0 + shift, "n": 3}}
         for which, shift in (("accepted", 0.0), ("all", 0.1))
     }
-    return RoundRecord(round, 4, 0, 6, 3, 3, 0.5 / round, 1.0, scores)
+    return RoundRecord(
+        round=round,
+        n_seeds=4,
+        n_pseudo_train=0,
+        n_predicted=6,
+        n_accepted=3,
+        n_rejected=3,
+        train_loss=0.5 / round,
+        seconds=1.0,
+        scores=scores,
+    )
 
 
 def _write_plot_files(root: Path) -> None:
