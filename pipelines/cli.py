@@ -1,5 +1,7 @@
 """``python -m pipelines <stage> [--set section.key=value ...]``: run one stage of dvc.yaml.
 
+Installed, the same command line is the ``denseseg`` console script (pyproject.toml).
+
 Exit status 0 on success; otherwise one line on stderr saying why, and 2 for
 bad params or input, 1 for an unexpected failure.
 """
@@ -17,8 +19,9 @@ from stages.registry import STAGES
 
 
 def _parser() -> argparse.ArgumentParser:
+    called = Path(sys.argv[0]).name
     parser = argparse.ArgumentParser(
-        prog="python -m pipelines",
+        prog=called if called == "denseseg" else "python -m pipelines",  # the console script or the module
         description="Run one DenseSeg pipeline stage as a Prefect flow (dvc.yaml calls this).",
         epilog="stages: " + ", ".join(STAGES) + ". A foreach stage is named stage@variant (e.g. uvmaps@jsrt).",
     )
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from stages.config import build_stage
 
     try:
-        stage = build_stage(args.stage, args.root, args.overrides)
+        stage = build_stage(args.stage, args.root, args.overrides)  # bad params fail fast, before Prefect loads
         if args.no_prefect:
             _configure_logging(with_prefect=False)
             report = stage.run_serial()
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             from pipelines.flow import run_stage  # sets up Prefect's logging first
 
             _configure_logging(with_prefect=True)
-            report = run_stage(stage, args.stage, show_progress=not args.quiet)
+            report = run_stage(args.stage, args.root, args.overrides, show_progress=not args.quiet)
     except StageError as err:
         print(f"error: {args.stage}: {err}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ a Prefect task runner (``pipelines``).
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +21,11 @@ from typing import Any, ClassVar, Generic, TypeVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from denseseg.io.atomic import write_json_atomic
 from denseseg.io.tables import REJECTS, empty_frame
+
+# progress_hook(done, total, message): how a long single-shard stage tells its runner how far it is
+ProgressHook = Callable[[int, int, str], None]
 
 
 class StageParams(BaseModel):
@@ -49,6 +55,8 @@ class Stage(ABC, Generic[P]):
 
     name: ClassVar[str]
     Params: ClassVar[type[StageParams]]
+    # Set by the runner (pipelines/flow.py: a Prefect progress artifact); None logs every tenth.
+    progress_hook: ProgressHook | None = None
 
     def __init__(self, params: P, config: ProjectConfig, root: Path = Path(".")):
         self.params = params
@@ -80,6 +88,52 @@ class Stage(ABC, Generic[P]):
     def finish(self, results: list[Any]) -> StageReport:
         """Combine shard results, write the outputs atomically, return the report."""
 
+    def report_progress(self, done: int, total: int, message: str = "") -> None:
+        """Tell whoever runs the stage how far a long shard is (e.g. epochs of a training).
+
+        With a ``progress_hook`` (the Prefect layer sets one) every call goes to
+        it; without one, a line is logged at INFO when ``done`` reaches a new
+        tenth of ``total`` and at the end, so that a terminal is not flooded. A
+        ``done`` lower than the previous one starts a new count (the next phase).
+        """
+        if self.progress_hook is not None:
+            self.progress_hook(done, total, message)
+            return
+        tenth = 10 if total <= 0 else min(10, 10 * done // total)
+        with _PROGRESS_LOCK:
+            last_done, last_tenth = getattr(self, "_progress_state", (-1, -1))
+            if done < last_done:
+                last_tenth = -1
+            due = tenth > last_tenth
+            self._progress_state = (done, max(tenth, last_tenth))
+        if due:
+            suffix = f": {message}" if message else ""
+            self.log.info("%s: %d/%d (%d%%)%s", self.name, done, total, 100 * done // max(total, 1), suffix)
+
+    def write_metrics(self, metrics: dict[str, Any], name: str | None = None) -> Path | None:
+        """Write ``paths.metrics/<name>.json`` (numbers only) and, beside it, ``<name>-info.json`` (the rest).
+
+        ``dvc metrics show`` and ``dvc metrics diff`` read the first; words such
+        as a refiner's description go to the info file, written only when there
+        are any (a stale one is removed). See ``split_metrics`` for the rules.
+        Returns the path of the metrics file; None, with a warning, when the
+        project has no ``paths.metrics`` (a stage run outside dvc.yaml, e.g. a benchmark).
+        """
+        if "metrics" not in self.config.paths:
+            self.log.warning("%s: no paths.metrics in params.yaml; metrics not written", self.name)
+            return None
+        numbers, info = split_metrics(metrics)
+        folder = self.path(self.config.paths["metrics"])
+        stem = name or self.name
+        path = folder / f"{stem}.json"
+        write_json_atomic(path, numbers)
+        info_path = folder / f"{stem}-info.json"
+        if info:
+            write_json_atomic(info_path, info)
+        else:
+            info_path.unlink(missing_ok=True)
+        return path
+
     def run_serial(self, progress: Callable[[int, int], None] | None = None) -> StageReport:
         """Run every shard in this thread, in order (tests, benchmarks, debugging)."""
         self.prepare()
@@ -90,6 +144,42 @@ class Stage(ABC, Generic[P]):
             if progress:
                 progress(done, len(shards))
         return self.finish(results)
+
+
+_PROGRESS_LOCK = threading.Lock()
+
+
+def split_metrics(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(numbers, info): a stage's metrics split for DVC, keeping the nesting on both sides.
+
+    Finite ints and floats are numbers, booleans become 0 / 1; lists become
+    dicts keyed by position (DVC shows a list as one unreadable value). Strings
+    and anything else not numeric go to ``info``; missing figures (None, NaN,
+    infinity) are dropped, so that ``dvc metrics diff`` shows them as absent.
+    """
+    numbers: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    for key, value in metrics.items():
+        key = str(key)
+        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar
+            value = value.item()
+        if isinstance(value, (list, tuple)):
+            value = {str(i): v for i, v in enumerate(value)}
+        if isinstance(value, dict):
+            sub_numbers, sub_info = split_metrics(value)
+            if sub_numbers:
+                numbers[key] = sub_numbers
+            if sub_info:
+                info[key] = sub_info
+        elif isinstance(value, bool):
+            numbers[key] = int(value)
+        elif isinstance(value, int) or isinstance(value, float) and math.isfinite(value):
+            numbers[key] = value
+        elif isinstance(value, str):
+            info[key] = value
+        elif value is not None and not isinstance(value, float):
+            info[key] = str(value)
+    return numbers, info
 
 
 class ProjectConfig(BaseModel):

@@ -7,6 +7,7 @@ chunks of image indices rendered into ``<dir>.partial`` staging folders;
 ``finish`` writes the tables and swaps the three folders in. With
 ``enabled: false`` (a real download at ``paths.release_root``, elsewhere) the
 stage writes only a note into its own folders and never touches the user's data.
+Metrics (counts of the release) go to ``paths.metrics``/phantom.json.
 """
 
 from __future__ import annotations
@@ -147,7 +148,9 @@ class PhantomStage(Stage):
                     "the pipeline reads the release at paths.release_root instead.\n"
                 )
                 commit_dir(self._staging(dest), dest)
-            return StageReport(metrics={"enabled": False})
+            metrics = {"enabled": False}
+            self.write_metrics(metrics)
+            return StageReport(metrics=metrics)
         plan = self.plan()
         release, seeds, truth = (self._staging(dirs[k]) for k in ("release", "seeds", "truth"))
         done = sum(r["n_images"] for r in results)
@@ -188,5 +191,6 @@ class PhantomStage(Stage):
             "n_seed_images": len(chosen),
             "n_seed_masks": len(rows),
         }
+        self.write_metrics(metrics)
         self.log.info("phantom: %(n_images)d images of %(n_patients)d patients, %(n_seed_images)d seed images", metrics)
         return StageReport(metrics=metrics)

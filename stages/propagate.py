@@ -14,8 +14,12 @@ propagation rounds (``denseseg.propagation``) and writes, atomically, into
   inspection only (not a shard; later stages do not read it);
 - ``rounds.parquet``: the per-round record.
 
-Metrics go to ``paths.metrics``/propagation.json; on the phantom (``paths.truth``
-present) each round is scored against the true masks, per bone group.
+Metrics go to ``paths.metrics``/propagation.json (numbers; the refiner and the
+device in propagation-info.json); on the phantom (``paths.truth`` present) each
+round is scored against the true masks, per bone group. For ``dvc plots``:
+``reports/plots/propagation/rounds.csv`` (a row per round: Dice and ASD of the
+accepted and of all predicted images, per group too) and ``train_loss.csv``
+(step, round, epoch, loss).
 
 Streamed (memory flat in the number of images): ``prepare`` checks every
 ingested image and writes the seeds' working-frame masks to mask-store shards
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -40,7 +45,7 @@ from skimage.draw import polygon2mask
 
 from denseseg.anatomy import WRIST
 from denseseg.evaluation.segmentation import score_masks
-from denseseg.io.atomic import commit_dir, json_ready, partial_dir, write_json_atomic
+from denseseg.io.atomic import commit_dir, json_ready, partial_dir, write_text_atomic
 from denseseg.io.png import ImageError, read_png
 from denseseg.io.tables import MANIFEST, REJECTS, TRUTH_CONTOURS, SchemaError, check_schema, read_table, write_table
 from denseseg.preprocessing.working_frame import WorkingFrame
@@ -97,6 +102,30 @@ def truth_masks(contours: pd.DataFrame, frame: WorkingFrame) -> np.ndarray:
         xy = frame.to_working(part[["x", "y"]].to_numpy(np.float64))
         out[STRUCTURES.index(name)] = polygon2mask((frame.height, frame.width), xy[:, ::-1]) & footprint
     return out
+
+
+LOSS_COLUMNS = ["step", "round", "epoch", "loss"]
+
+
+def loss_rows(records, epochs_per_round) -> list[tuple[int, int, int, float]]:
+    """(step, round, epoch, loss) for the training-loss plot; ``step`` counts epochs over all rounds.
+
+    A round record with ``epoch_losses`` (the mean loss of every epoch) gives
+    one row per epoch; one without gives its final ``train_loss`` at its last
+    epoch (``epochs_per_round(round)``).
+    """
+    rows, step = [], 0
+    for rec in records:
+        per_epoch = list(getattr(rec, "epoch_losses", None) or [])
+        if per_epoch:
+            for epoch, loss in enumerate(per_epoch, 1):
+                rows.append((step + epoch, rec.round, epoch, float(loss)))
+            step += len(per_epoch)
+        else:
+            last = epochs_per_round(rec.round)
+            rows.append((step + last, rec.round, last, float(rec.train_loss)))
+            step += last
+    return rows
 
 
 class TruthScores:
@@ -428,10 +457,12 @@ class PropagateStage(Stage[PropagateParams]):
             "final_groups": last.scores.get("accepted", {}),
             "seed_groups": out["seed_scores"] or {},
             "scored_against_truth": out["has_truth"],
-            "rounds": [self._round_metrics(rec) for rec in result.records],
+            "rounds": {str(rec.round): self._round_metrics(rec) for rec in result.records},
         }
         metrics = json_ready(metrics)
-        write_json_atomic(self.path(self.config.paths["metrics"]) / "propagation.json", metrics)
+        # numbers to propagation.json; refiner, its description and the device to propagation-info.json
+        self.write_metrics(metrics, "propagation")
+        self._write_plots(round_table, result.records)
         self.log.info(
             "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s (%.1f s)",
             len(items),
@@ -443,10 +474,29 @@ class PropagateStage(Stage[PropagateParams]):
         )
         return StageReport(metrics=metrics, rejects=reject_frame, tables={"rounds": round_table})
 
+    def plots_dir(self) -> Path:
+        """``paths.plots``/propagation, by default ``plots/propagation`` beside the metrics folder."""
+        paths = self.config.paths
+        base = paths.get("plots") or (Path(paths["metrics"]).parent / "plots").as_posix()
+        return self.path(base) / "propagation"
+
+    def epochs_per_round(self, round: int) -> int:
+        p = self.params
+        return p.finetune_epochs if round > 1 and p.warm_start else p.epochs
+
+    def _write_plots(self, round_table: pd.DataFrame, records) -> None:
+        """CSV files for ``dvc plots show``: the scores per round and the training loss per epoch."""
+        if "metrics" not in self.config.paths and "plots" not in self.config.paths:
+            return
+        folder = self.plots_dir()
+        write_text_atomic(folder / "rounds.csv", round_table.to_csv(index=False, lineterminator="\n"))
+        losses = pd.DataFrame(loss_rows(records, self.epochs_per_round), columns=LOSS_COLUMNS)
+        write_text_atomic(folder / "train_loss.csv", losses.to_csv(index=False, lineterminator="\n"))
+
     @staticmethod
     def _round_metrics(rec) -> dict:
         # wall time stays in the log: outputs are the same bytes for the same params
-        out = {k: v for k, v in rec.as_dict().items() if k not in ("scores", "seconds")}
+        out = {k: v for k, v in rec.as_dict().items() if k not in ("scores", "seconds", "epoch_losses")}
         out["images_accepted"] = rec.n_accepted
         for which in ("accepted", "all"):
             groups = rec.scores.get(which, {})

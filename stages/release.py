@@ -11,6 +11,9 @@ same sha256 for every file. Layout under ``paths.release``:
 - ``qc.parquet`` (QC): every image and bone, passed or not, with the reason;
 - ``DATASHEET.md``: provenance, counts, QC thresholds, limitations, licence;
 - ``release.json``: name, version, counts; ``SHA256SUMS``: sha256 of every other file.
+
+Metrics (images, patients, files) go to ``paths.metrics``/release.json, the
+version beside them in release-info.json.
 """
 
 from __future__ import annotations
@@ -66,6 +69,24 @@ def verify_release(folder: Path) -> list[str]:
         listed[name] = digest
     actual = checksums(folder)
     return sorted(n for n in set(listed) | set(actual) if listed.get(n) != actual.get(n))
+
+
+def _merged(numbers: dict, info: dict) -> dict:
+    out = dict(numbers)
+    for key, value in info.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_metrics(folder: Path, name: str) -> dict:
+    """A stage's metrics as it reported them: ``<name>.json`` with ``<name>-info.json`` (its words) merged in.
+
+    The datasheet reads the registration's figures and its reference's
+    description; which of the two files holds a value does not change it.
+    """
+    parts = [folder / f"{name}.json", folder / f"{name}-info.json"]
+    numbers, info = (json.loads(p.read_text()) if p.exists() else {} for p in parts)
+    return _merged(numbers, info)
 
 
 def _datasheet(p: ReleaseParams, counts: dict, qc_info: dict, synthetic: bool) -> str:
@@ -168,8 +189,7 @@ class ReleaseStage(Stage[ReleaseParams]):
         write_table(images, out / "images.parquet", MANIFEST)
         self._copy_masks(out / "masks", keep, anatomy.structures)
 
-        metrics_path = self.path(paths["metrics"]) / "registration.json"
-        reg = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+        reg = read_metrics(self.path(paths["metrics"]), "registration")
         qc_info = {"dice_threshold": reg.get("dice_threshold")}
         if isinstance(reg.get("reference"), dict):
             qc_info["reference"] = f"image {reg['reference'].get('filestem')}, {reg['reference'].get('method')}"
@@ -233,4 +253,5 @@ class ReleaseStage(Stage[ReleaseParams]):
             "files": n_files,
             "version": self.params.version,
         }
+        self.write_metrics(metrics)  # the version (a string) goes to release-info.json
         return StageReport(metrics=metrics)

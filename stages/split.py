@@ -5,7 +5,8 @@ scored in testing. Patients are shuffled with the project seed (sorted first, so
 the input order does not matter) and taken greedily until each part holds its
 share of the images: ``test_fraction`` of all images is test, and
 ``val_fraction`` of the rest is carved out of train for tuning.
-Output ``paths.splits`` (SPLITS), sorted by filestem.
+Output ``paths.splits`` (SPLITS), sorted by filestem; images and patients per
+part in ``paths.metrics``/split.json.
 """
 
 from __future__ import annotations
@@ -67,4 +68,5 @@ class SplitStage(Stage[SplitParams]):
             rows = splits[splits["split"] == part]
             metrics[f"{part}_images"] = len(rows)
             metrics[f"{part}_patients"] = int(rows["patient_id"].nunique())
+        self.write_metrics(metrics)
         return StageReport(metrics=metrics)

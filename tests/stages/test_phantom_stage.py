@@ -1,5 +1,6 @@
 import hashlib
 import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ from tests.phantom.tiny import make_stage
 def tiny_release(tmp_path_factory):
     """Run the stage once on a tiny configuration: (root, report)."""
     root = tmp_path_factory.mktemp("phantom")
-    return root, make_stage(root).run_serial()
+    return root, make_stage(root, paths={"metrics": "reports/metrics"}).run_serial()
 
 
 def _digest(root):
@@ -52,6 +53,14 @@ def test_release_layout_and_metrics(tiny_release):
     assert sorted(images.filestem) == sorted(df.filestem[df.projection == "1"])
 
 
+def test_metrics_file_holds_the_counts_as_numbers(tiny_release):
+    root, report = tiny_release
+    written = json.loads((root / "reports/metrics/phantom.json").read_text())
+    assert written == {**report.metrics, "enabled": 1} and written["n_images"] > 0
+    assert all(type(v) is int for v in written.values())  # only numbers: dvc metrics show / diff
+    assert not (root / "reports/metrics/phantom-info.json").exists()  # no words to put aside
+
+
 def test_seed_masks_equal_the_truth_polygons(tiny_release):
     root, report = tiny_release
     seeds = root / "data/raw/seed-annotations"
@@ -82,8 +91,9 @@ def test_disabled_leaves_real_data_alone(tmp_path):
     real.mkdir(parents=True)
     (real / "dataset.csv").write_text("mine")
     real_paths = {"release_root": "data/real/grazpedwri-dx", "seed_annotations": "data/real/seeds"}
-    report = make_stage(tmp_path, enabled=False, paths=real_paths).run_serial()
+    report = make_stage(tmp_path, enabled=False, paths={**real_paths, "metrics": "m"}).run_serial()
     assert report.metrics == {"enabled": False}
+    assert json.loads((tmp_path / "m/phantom.json").read_text()) == {"enabled": 0}
     assert (real / "dataset.csv").read_text() == "mine"
     # DVC needs the phantom's outputs to exist: each holds only a note
     for folder in ("data/raw/grazpedwri-dx", "data/raw/seed-annotations", "data/truth"):

@@ -139,12 +139,46 @@ def test_writes_masks_rejects_and_round_metrics(project):
     assert set(masks) | excluded == set(stems) and not set(masks) & excluded
     metrics = json.loads((root / "reports/metrics/propagation.json").read_text())
     assert metrics["final_images_accepted"] == len(masks) and metrics["seeds_used"] == 5
-    assert metrics["refiner"] == "classical" and len(metrics["rounds"]) == 2
-    assert set(metrics["rounds"][0]["groups"]) <= {"carpals", "metacarpals", "ulna_radius"}
+    assert sorted(metrics["rounds"]) == ["1", "2"] and metrics["scored_against_truth"] == 1
+    assert set(metrics["rounds"]["1"].get("groups", {})) <= {"carpals", "metacarpals", "ulna_radius"}
     assert metrics["seed_groups"]["all"]["dice_mean"] > 0.85  # warped seeds agree with the truth
-    assert "final_dice_mean" in metrics and "images_accepted" in metrics["rounds"][0]
+    # a figure that cannot be computed (no pseudo-label accepted: no Dice of them) is absent, not null
+    assert ("final_dice_mean" in metrics) == (metrics["final_pseudo_accepted"] > 0)
+    assert "images_accepted" in metrics["rounds"]["1"]
+    assert _numbers_only(metrics)  # dvc metrics show / diff read numbers
+    info = json.loads((root / "reports/metrics/propagation-info.json").read_text())
+    assert info["refiner"] == "classical" and info["device"] == "cpu"
+    assert info["refiner_description"].startswith("classical refiner: random walker")
     assert list(report.tables["rounds"]["round"]) == [1, 2]
     assert not list(out.parent.glob("*.partial"))
+    # dvc plots: a row per round with Dice and ASD, and the training loss (epochs 3, then 1 of fine-tuning)
+    plots = root / "reports/plots/propagation"
+    rounds = pd.read_csv(plots / "rounds.csv")
+    assert list(rounds["round"]) == [1, 2]
+    assert {"dice_mean_accepted", "dice_mean_all", "asd_mean_accepted_px", "asd_mean_all_px"} <= set(rounds.columns)
+    assert rounds["dice_mean_all"].tolist() == pytest.approx([metrics["rounds"][r]["dice_mean_all"] for r in "12"])
+    loss = pd.read_csv(plots / "train_loss.csv")
+    assert list(loss.columns) == ["step", "round", "epoch", "loss"]
+    assert loss["loss"].gt(0).all() and loss["step"].is_monotonic_increasing and loss["step"].iloc[-1] == 4
+
+
+def _numbers_only(tree) -> bool:
+    """Every leaf of the nested dicts is an int or a float (not a bool, a string, a list or null)."""
+    if isinstance(tree, dict):
+        return all(_numbers_only(v) for v in tree.values())
+    return isinstance(tree, (int, float)) and not isinstance(tree, bool)
+
+
+def test_loss_rows_count_epochs_over_rounds():
+    from types import SimpleNamespace
+
+    from stages.propagate import loss_rows
+
+    per_epoch = [SimpleNamespace(round=1, epoch_losses=[0.9, 0.5, 0.4]), SimpleNamespace(round=2, epoch_losses=[0.3])]
+    assert loss_rows(per_epoch, lambda r: 99) == [(1, 1, 1, 0.9), (2, 1, 2, 0.5), (3, 1, 3, 0.4), (4, 2, 1, 0.3)]
+    # records with the final loss only: one point per round, at its last epoch
+    final = [SimpleNamespace(round=1, train_loss=0.4), SimpleNamespace(round=2, train_loss=0.3)]
+    assert loss_rows(final, {1: 3, 2: 2}.get) == [(3, 1, 3, 0.4), (5, 2, 2, 0.3)]
 
 
 def test_same_params_same_bytes(project):

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from registration_project import make_project  # noqa: E402
 
 from denseseg.io.tables import LANDMARKS, SPLITS, read_table  # noqa: E402
-from stages.base import StageError  # noqa: E402
+from stages.base import StageError, split_metrics  # noqa: E402
 from stages.config import build_stage  # noqa: E402
 from stages.release import checksums, verify_release  # noqa: E402
 
@@ -47,6 +47,31 @@ def test_release_contents_and_checksums(project):
     assert "Dice" in sheet and "0.8" in sheet and "phantom" in sheet
     info = json.loads((rel / "release.json").read_text())
     assert info["version"] == "1.0.0" and info["counts"]["images"] == 4
+
+
+def test_metrics_are_numbers_and_the_version_is_info(project):
+    metrics = json.loads((project / "reports/metrics/release.json").read_text())
+    assert set(metrics) == {"images", "patients", "files"} and metrics["images"] == 4
+    assert all(type(v) is int for v in metrics.values())
+    assert metrics["files"] == len((project / "release/SHA256SUMS").read_text().splitlines())
+    assert json.loads((project / "reports/metrics/release-info.json").read_text()) == {"version": "1.0.0"}
+
+
+def test_the_datasheet_reads_the_registration_words_from_either_file(project, tmp_path):
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy)
+    build_stage("release", copy).run_serial()
+    sheet = (copy / "release/DATASHEET.md").read_text()
+    folder = copy / "reports/metrics"
+    registration = json.loads((folder / "registration.json").read_text())
+    assert f"image {registration['reference']['filestem']}, " in sheet  # the reference, described in words
+    # the words moved to registration-info.json (as split_metrics does): the same datasheet
+    numbers, words = split_metrics(registration)
+    assert words
+    (folder / "registration.json").write_text(json.dumps(numbers))
+    (folder / "registration-info.json").write_text(json.dumps(words))
+    build_stage("release", copy).run_serial()
+    assert (copy / "release/DATASHEET.md").read_text() == sheet
 
 
 def test_regenerating_gives_the_same_checksums(project):

@@ -1,5 +1,6 @@
 """split: patient-level, deterministic, roughly the asked shares."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,12 @@ def test_stage_writes_splits_deterministically(tmp_path):
     splits = read_table(out, SPLITS)
     assert len(splits) == len(df) and set(splits["split"]) == {"train", "val", "test"}
     assert report.metrics["test_images"] + report.metrics["train_images"] + report.metrics["val_images"] == len(df)
+    # reports/metrics/split.json (dvc.yaml declares it): the same counts, numbers only
+    written = json.loads((tmp_path / "reports/metrics/split.json").read_text())
+    assert written == report.metrics and all(type(v) is int for v in written.values())
+    counts = splits.groupby("split")["patient_id"].nunique()
+    assert written["val_patients"] == counts["val"] and written["test_images"] == (splits["split"] == "test").sum()
+    assert not (tmp_path / "reports/metrics/split-info.json").exists()
 
 
 def test_missing_manifest_is_a_stage_error(tmp_path):
