@@ -21,7 +21,6 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from denseseg.anatomy import ANATOMIES
 from denseseg.evaluation.cases import aggregate, extremes, score_case
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.inference.predictor import ModelError, Predictor
@@ -64,11 +63,14 @@ class EvaluateStage(Stage[EvaluateParams]):
             raise StageError(f"{self.cache.root}: no test items")
         self.truth = self._truth()
         space = self.predictor.method.space
-        self.landmark_sets = None
+        self.landmark_sets, self.unpredicted = None, None
         if space.n_trained < self.anatomy.n_landmarks:
             used = np.zeros(self.anatomy.n_landmarks, bool)
             used[space.trained] = True
             self.landmark_sets = {"used": used, "new": ~used}
+            if not self.predictor.method.locates_any_landmark:
+                # it predicts only the landmarks it was trained on: score those, as the paper's HeatReg 178
+                self.unpredicted = ~used
         self.out_dir = self.path("reports/eval") / self.variant
 
     def _truth(self) -> dict[str, np.ndarray]:
@@ -91,7 +93,11 @@ class EvaluateStage(Stage[EvaluateParams]):
         images = torch.from_numpy(np.stack([r["image"] for r in records]).astype(np.float32))
         predictions = self.predictor.predict(images)
         rows = []
+        primary = self.predictor.method.estimators[0]
         for record, pred in zip(records, predictions):
+            reference, truth = record["landmarks"], self.truth.get(record["item"])
+            if self.unpredicted is not None:
+                reference, truth = self._hide(reference), None if truth is None else self._hide(truth)
             for estimator, landmarks in pred.landmarks.items():
                 for row in score_case(
                     record["item"],
@@ -99,13 +105,19 @@ class EvaluateStage(Stage[EvaluateParams]):
                     pred.masks,
                     landmarks,
                     record["masks"],
-                    record["landmarks"],
+                    reference,
                     self.cache.mm_per_px(record["item"]),
-                    self.truth.get(record["item"]),
+                    truth,
                     self.landmark_sets,
                 ):
-                    rows.append({**row, "estimator": estimator})
+                    rows.append({**row, "estimator": estimator, "primary": estimator == primary})
         return rows
+
+    def _hide(self, landmarks: np.ndarray) -> np.ndarray:
+        """Reference landmarks without those the model cannot predict (NaN = not scored)."""
+        out = landmarks.copy()
+        out[self.unpredicted] = np.nan
+        return out
 
     def finish(self, results) -> StageReport:
         rows = pd.DataFrame([row for res in results for row in res])
@@ -113,7 +125,7 @@ class EvaluateStage(Stage[EvaluateParams]):
         with atomic_file(self.out_dir / "cases.parquet") as tmp:
             rows.to_parquet(tmp, index=False, compression="zstd")
         estimators = self.predictor.method.estimators
-        primary = rows[rows["estimator"] == estimators[0]]
+        primary = rows[rows["primary"]]
         metrics = {
             "test_images": len(self.items),
             "rows_with_reason": int((primary["reason"] != "").sum()),

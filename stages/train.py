@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from denseseg.anatomy import ANATOMIES
 from denseseg.inference.predictor import save_model
+from denseseg.io.atomic import write_json_atomic
 from denseseg.losses.segmentation import positive_weights
 from denseseg.methods.base import LandmarkSpace
 from denseseg.methods.data import CacheItems, mask_fractions
@@ -40,7 +41,6 @@ from denseseg.training.curves import write_curve
 from denseseg.training.loop import Callback, Trainer, TrainingError, load_best
 from denseseg.uv.cache import CacheError, UVCache
 from stages.base import Stage, StageError, StageParams, StageReport
-from denseseg.io.atomic import write_json_atomic
 
 
 class RunParams(BaseModel):

@@ -48,7 +48,9 @@ class LandmarkSpace:
         """From a uv cache's ``landmark_uv`` table (structure, index in the full flat order, u, v, used)."""
         flat = landmark_uv["index"].to_numpy(np.int64)
         if sorted(flat.tolist()) != list(range(anatomy.n_landmarks)):
-            raise ValueError(f"landmark uv table does not cover the {anatomy.n_landmarks} {anatomy.name} landmarks once")
+            raise ValueError(
+                f"landmark uv table does not cover the {anatomy.n_landmarks} {anatomy.name} landmarks once"
+            )
         uv = np.zeros((anatomy.n_landmarks, 2), np.float32)
         uv[flat] = landmark_uv[["u", "v"]].to_numpy(np.float32)
         structure = np.repeat(np.arange(len(anatomy.structures)), list(anatomy.landmark_counts.values()))
@@ -114,6 +116,9 @@ class Method(ABC):
     def estimators(self) -> tuple[str, ...]:
         """Names of the landmark estimators ``predict`` returns; the first is the primary one."""
         return ("landmarks",)
+
+    #: True when the method can locate landmarks it was never trained on (DenseSeg, through their uv values)
+    locates_any_landmark: ClassVar[bool] = False
 
     def validate(self, network: nn.Module, batch: dict) -> dict[str, float]:
         """Validation metrics of one batch: loss, mean Dice and (when the batch has landmarks) TRE in px."""

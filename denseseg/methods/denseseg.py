@@ -50,6 +50,7 @@ class DenseSegParams(BaseModel):
 class DenseSeg(Method):
     name = "denseseg"
     Params = DenseSegParams
+    locates_any_landmark = True
 
     def __init__(self, params: DenseSegParams, space, pos_weight):
         super().__init__(params, space, pos_weight)
@@ -92,6 +93,5 @@ class DenseSeg(Method):
             for name, est in self.params.estimators.items()
         }
         return [
-            Prediction(masks[b], {name: found[name][b].astype(np.float32) for name in found})
-            for b in range(len(masks))
+            Prediction(masks[b], {name: found[name][b].astype(np.float32) for name in found}) for b in range(len(masks))
         ]

@@ -19,9 +19,7 @@ from denseseg.nets.backbone import ACT, NORM, BackboneParams, build_backbone
 def _head(features: int, out_channels: int) -> nn.Sequential:
     from monai.networks.blocks import ResidualUnit
 
-    units = [
-        ResidualUnit(2, features, features, subunits=1, act=ACT, norm=NORM, bias=False) for _ in range(2)
-    ]
+    units = [ResidualUnit(2, features, features, subunits=1, act=ACT, norm=NORM, bias=False) for _ in range(2)]
     return nn.Sequential(*units, nn.Conv2d(features, out_channels, kernel_size=1))
 
 

@@ -24,7 +24,9 @@ def _table(anatomy, rows=None):
 
 
 def _template(anatomy):
-    return Template(anatomy.name, {s: np.random.default_rng(0).random((n, 2)) for s, n in anatomy.landmark_counts.items()})
+    return Template(
+        anatomy.name, {s: np.random.default_rng(0).random((n, 2)) for s, n in anatomy.landmark_counts.items()}
+    )
 
 
 def test_landmark_space_puts_each_uv_at_its_flat_index():

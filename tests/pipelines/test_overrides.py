@@ -11,7 +11,7 @@ def test_paper_config_becomes_overrides_that_params_yaml_accepts():
     args = override_arguments(PROJECT / "configs/paper.yaml")
     pairs = args[1::2]
     assert args[0::2] == ["-S"] * len(pairs)
-    assert "train.methods.denseseg.backbone={\"channels\":[64,128,256,512],\"num_res_units\":2,\"features\":64}" in pairs
+    assert 'train.methods.denseseg.backbone={"channels":[64,128,256,512],"num_res_units":2,"features":64}' in pairs
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
     updated = apply_overrides(params, pairs)  # every key exists in params.yaml, values parse as YAML
     assert updated["train"]["methods"]["denseseg"]["backbone"]["channels"] == [64, 128, 256, 512]

@@ -129,7 +129,11 @@ def test_a_killed_training_resumes_to_the_same_bytes(chest_project, tmp_path):
     build_stage("train@denseseg-jsrt", whole).run_serial()
 
     env = dict(os.environ, PYTHONPATH=str(PROJECT))
-    command = [sys.executable, "-c", "from stages.config import build_stage; build_stage('train@denseseg-jsrt').run_serial()"]
+    command = [
+        sys.executable,
+        "-c",
+        "from stages.config import build_stage; build_stage('train@denseseg-jsrt').run_serial()",
+    ]
     proc = subprocess.Popen(command, cwd=killed, env=env)
     last = killed / "checkpoints/denseseg-jsrt/last.pt"
     deadline = time.monotonic() + 300
