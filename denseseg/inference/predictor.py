@@ -91,7 +91,9 @@ class Predictor:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # truncated or not a torch file
-            raise ModelError(f"{path}: unreadable model file ({type(err).__name__}: {err}); re-run its train stage") from None
+            raise ModelError(
+                f"{path}: unreadable model file ({type(err).__name__}: {err}); re-run its train stage"
+            ) from None
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise ModelError(f"{path}: not a {FORMAT} file")
         anatomy = ANATOMIES[state["anatomy"]]
@@ -105,7 +107,9 @@ class Predictor:
         try:
             network.load_state_dict(state["network"])
         except RuntimeError as err:
-            raise ModelError(f"{path}: weights do not fit the {state['method']} network ({err})".replace("\n", " ")) from None
+            raise ModelError(
+                f"{path}: weights do not fit the {state['method']} network ({err})".replace("\n", " ")
+            ) from None
         torch_device = resolve_device(device)
         network.to(torch_device).eval()
         return cls(method, network, torch_device, state["info"])
