@@ -22,6 +22,7 @@ import torch
 from pydantic import Field
 
 from denseseg.evaluation.cases import aggregate, extremes, score_case
+from denseseg.evaluation.landmarks import subset_anatomy
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.inference.predictor import ModelError, Predictor
 from denseseg.io.atomic import atomic_file, write_json_atomic
@@ -63,14 +64,15 @@ class EvaluateStage(Stage[EvaluateParams]):
             raise StageError(f"{self.cache.root}: no test items")
         self.truth = self._truth()
         space = self.predictor.method.space
-        self.landmark_sets, self.unpredicted = None, None
+        self.landmark_sets, self.keep, self.scored = None, None, self.anatomy
         if space.n_trained < self.anatomy.n_landmarks:
             used = np.zeros(self.anatomy.n_landmarks, bool)
             used[space.trained] = True
             self.landmark_sets = {"used": used, "new": ~used}
             if not self.predictor.method.locates_any_landmark:
                 # it predicts only the landmarks it was trained on: score those, as the paper's HeatReg 178
-                self.unpredicted = ~used
+                self.keep, self.scored = used, subset_anatomy(self.anatomy, used)
+                self.landmark_sets = {"used": np.ones(int(used.sum()), bool)}
         self.out_dir = self.path("reports/eval") / self.variant
 
     def _truth(self) -> dict[str, np.ndarray]:
@@ -95,15 +97,13 @@ class EvaluateStage(Stage[EvaluateParams]):
         rows = []
         primary = self.predictor.method.estimators[0]
         for record, pred in zip(records, predictions):
-            reference, truth = record["landmarks"], self.truth.get(record["item"])
-            if self.unpredicted is not None:
-                reference, truth = self._hide(reference), None if truth is None else self._hide(truth)
+            reference, truth = self._scored(record["landmarks"]), self._scored(self.truth.get(record["item"]))
             for estimator, landmarks in pred.landmarks.items():
                 for row in score_case(
                     record["item"],
-                    self.anatomy,
+                    self.scored,
                     pred.masks,
-                    landmarks,
+                    self._scored(landmarks),
                     record["masks"],
                     reference,
                     self.cache.mm_per_px(record["item"]),
@@ -113,11 +113,9 @@ class EvaluateStage(Stage[EvaluateParams]):
                     rows.append({**row, "estimator": estimator, "primary": estimator == primary})
         return rows
 
-    def _hide(self, landmarks: np.ndarray) -> np.ndarray:
-        """Reference landmarks without those the model cannot predict (NaN = not scored)."""
-        out = landmarks.copy()
-        out[self.unpredicted] = np.nan
-        return out
+    def _scored(self, landmarks: np.ndarray | None) -> np.ndarray | None:
+        """The landmarks that are scored: all, or the trained subset of a model that predicts only those."""
+        return landmarks if landmarks is None or self.keep is None else landmarks[self.keep]
 
     def finish(self, results) -> StageReport:
         rows = pd.DataFrame([row for res in results for row in res])

@@ -61,6 +61,7 @@ def test_metrics_of_every_stage_are_declared_uncached():
 def test_plots_name_columns_that_the_propagate_stage_writes(tmp_path):
     _write_plot_files(tmp_path)
     plots = {next(iter(p)): next(iter(p.values())) for p in DVC_YAML["plots"]}
+    plots = {name: plot for name, plot in plots.items() if name.startswith("propagation-")}
     assert set(plots) == {"propagation-dice", "propagation-asd", "propagation-train-loss"}
     for name, plot in plots.items():
         ((path, columns),) = plot["y"].items()
@@ -75,6 +76,11 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(PROJECT / name, tmp_path / name)
     _write_plot_files(tmp_path)
+    from denseseg.training.curves import write_curve
+
+    for run in yaml_runs():
+        history = [{"epoch": e, "lr": 0.01, "train_loss": 1.0 / e, "val_tre_px": 10.0 / e} for e in (1, 2)]
+        write_curve(tmp_path / "reports/plots/train" / f"{run}.csv", history)
     env = dict(os.environ, DVC_NO_ANALYTICS="true")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     dvc = str(Path(sys.executable).with_name("dvc"))
@@ -84,7 +90,10 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
     shown = json.loads(done.stdout)
     assert not shown.get("errors"), shown["errors"]
     data = shown["data"]
-    assert {"propagation-dice", "propagation-asd", "propagation-train-loss"} <= set(data)
+    assert {"propagation-dice", "propagation-asd", "propagation-train-loss", "train-loss", "validation-tre"} <= set(
+        data
+    )
+    assert len(data["train-loss"][0]["content"]["data"]["values"]) == 2 * len(yaml_runs())
     dice = data["propagation-dice"][0]["content"]["data"]["values"]
     # two rounds x two curves (accepted, all), the values from rounds.csv
     assert sorted((v["round"], v["field"], float(v["dvc_inferred_y_value"])) for v in dice) == [
@@ -95,3 +104,21 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
     ]
     loss = data["propagation-train-loss"][0]["content"]["data"]["values"]
     assert [(v["step"], v["loss"]) for v in loss] == [("3", "0.5"), ("5", "0.25")]
+
+
+def yaml_runs() -> list[str]:
+    import yaml
+
+    return list(yaml.safe_load((PROJECT / "params.yaml").read_text())["train"]["runs"])
+
+
+def test_training_curves_of_every_run_are_declared_as_plots():
+    """Each train@<run> writes reports/plots/train/<run>.csv; the top-level plots draw every run's loss and TRE."""
+    runs = set(yaml_runs())
+    stage_plots = DVC_YAML["stages"]["train"]["do"]["plots"]
+    assert stage_plots == [{"reports/plots/train/${key}.csv": {"cache": False}}]
+    plots = {next(iter(p)): next(iter(p.values())) for p in DVC_YAML["plots"]}
+    for name, column in (("train-loss", "train_loss"), ("validation-tre", "val_tre_px")):
+        assert plots[name]["x"] == "epoch"
+        assert {Path(path).stem for path in plots[name]["y"]} == runs, name
+        assert set(plots[name]["y"].values()) == {column}, name

@@ -82,6 +82,7 @@ class RoundRecord:
     train_loss: float
     seconds: float
     scores: dict = field(default_factory=dict)
+    epoch_losses: list[float] = field(default_factory=list)  # per epoch (the plot); not in rounds.parquet
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -229,6 +230,7 @@ def propagate(
             n_rejected=len(rejected),
             train_loss=float(losses[-1]) if losses else float("nan"),
             seconds=0.0,
+            epoch_losses=[float(x) for x in losses],
         )
         pseudo = new_pseudo
         if evaluator is not None:

@@ -13,7 +13,6 @@ from denseseg.losses.denseseg import (
     landmark_uv_l1,
     uv_total_variation,
 )
-from denseseg.losses.heatmap import HeatmapParams, gaussian_heatmaps, heatmap_loss
 from denseseg.losses.segmentation import bce_loss, positive_weights
 
 
@@ -77,20 +76,3 @@ def test_eq4_combines_the_terms_with_the_lambdas_and_sparse_drops_the_dense_term
     sparse = denseseg_loss(seg, uv, batch, lm_uv, lm_s, pw, params.model_copy(update={"dense": False}))
     assert "uv" not in sparse
     assert float(sparse["loss"]) == pytest.approx(float(expected - 0.33 * t["uv"]))
-
-
-def test_heatmap_target_has_its_peak_alpha_and_width_sigma():
-    maps = gaussian_heatmaps(torch.tensor([[[3.0, 2.0], [float("nan"), 1.0]]]), 5, 7, alpha=44.0, sigma=2.0)
-    assert float(maps[0, 0, 2, 3]) == pytest.approx(44.0)
-    assert float(maps[0, 0, 2, 5]) == pytest.approx(44.0 * math.exp(-4 / 8))  # two pixels off: exp(-d^2 / 2 sigma^2)
-    assert float(maps[0, 1].abs().sum()) == 0.0
-
-
-def test_heatmap_loss_is_the_mean_squared_error_over_finite_landmarks():
-    landmarks = torch.tensor([[[3.0, 2.0], [float("nan"), 1.0]]])
-    params = HeatmapParams(alpha=1.0, sigma=1.0)
-    target = gaussian_heatmaps(landmarks, 5, 7, 1.0, 1.0)
-    pred = target.clone()
-    pred[0, 0, 0, 0] += 0.7  # one pixel of 35 off in the only valid map
-    pred[0, 1] = 5.0  # the NaN landmark's map is not scored
-    assert float(heatmap_loss(pred, landmarks, params)) == pytest.approx(0.49 / 35)
