@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -42,6 +43,8 @@ from denseseg.training.loop import Callback, Trainer, TrainingError, load_best
 from denseseg.uv.cache import CacheError, UVCache
 from stages.base import Stage, StageError, StageParams, StageReport
 
+CODE = ("nets", "losses", "methods", "training")  # the packages whose code is part of a run's fingerprint
+
 
 class RunParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +64,18 @@ class TrainParams(StageParams):
     monitor_mode: dict[str, Literal["min", "max"]]
     methods: dict[str, dict[str, Any]]
     runs: dict[str, RunParams]
+
+
+def _code_digest() -> str:
+    """Digest of the library code that shapes a training run: a checkpoint made by other code never resumes."""
+    import denseseg
+
+    root = Path(denseseg.__file__).parent
+    digest = hashlib.sha256()
+    for package in CODE:
+        for path in sorted((root / package).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def deep_update(base: dict, update: dict) -> dict:
@@ -137,7 +152,8 @@ class TrainStage(Stage[TrainParams]):
                 "params": self.method_params.model_dump(mode="json"),
                 "training": self.training.model_dump(mode="json"),
                 "augment": self.augment.model_dump(mode="json"),
-                "data": (self.cache.root / "index.parquet").read_bytes().hex(),
+                "data": hashlib.sha256((self.cache.root / "index.parquet").read_bytes()).hexdigest(),
+                "code": _code_digest(),
             },
             sort_keys=True,
         )
