@@ -38,6 +38,7 @@ class EvaluateParams(StageParams):
     batch_size: int = Field(ge=1)
     device: str
     threads: int = Field(ge=1)
+    overlay_scale: int = Field(ge=1)  # overlay PNGs at this many screen pixels per working pixel
 
 
 class EvaluateStage(Stage[EvaluateParams]):
@@ -146,6 +147,7 @@ class EvaluateStage(Stage[EvaluateParams]):
                 record["masks"],
                 pred.landmarks[estimators[0]],
                 record["landmarks"],
+                scale=self.params.overlay_scale,
             )
         write_json_atomic(self.path(self.config.paths["metrics"]) / f"eval-{self.variant}.json", metrics)
         return StageReport(metrics=metrics)

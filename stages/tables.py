@@ -48,9 +48,9 @@ class NewLandmarks(BaseModel):
 
 
 class TablesParams(StageParams):
-    table1: PaperTable
-    table2: PaperTable
-    new_landmarks: NewLandmarks
+    table1: PaperTable | None  # null: not written
+    table2: PaperTable | None
+    new_landmarks: NewLandmarks | None
     estimators: list[str]  # DenseSeg runs whose estimators are compared
 
 
@@ -73,7 +73,9 @@ class TablesStage(Stage[TablesParams]):
         out = self.path("reports/tables")
         figures: dict = {}
         for key in ("table1", "table2"):
-            spec: PaperTable = getattr(p, key)
+            spec: PaperTable | None = getattr(p, key)
+            if spec is None:
+                continue
             anatomy = ANATOMIES[spec.anatomy]
             results_by_column = {}
             for label, column in spec.columns.items():
@@ -87,16 +89,17 @@ class TablesStage(Stage[TablesParams]):
             write_text_atomic(out / f"{key}.md", markdown)
             figures[key] = data
 
-        wrist = ANATOMIES["wrist"]
-        new = {}
-        for run in p.new_landmarks.runs:
-            rows = self.cases(run)
-            metrics = [c for c in rows.columns if c.startswith(("tre_px_", "tre_truth_px_"))]
-            if not metrics:
-                raise StageError(f"tables.new_landmarks: run {run!r} was not trained on a landmark subset")
-            new[run] = aggregate(rows, wrist, metrics)
-        markdown, figures["new_landmarks"] = new_landmarks_table(new, cannot_predict=p.new_landmarks.cannot_predict)
-        write_text_atomic(out / "new-landmarks.md", markdown)
+        if p.new_landmarks is not None:
+            new = {}
+            for run in p.new_landmarks.runs:
+                rows = self.cases(run)
+                metrics = [c for c in rows.columns if c.startswith(("tre_px_", "tre_truth_px_"))]
+                if not metrics:
+                    raise StageError(f"tables.new_landmarks: run {run!r} was not trained on a landmark subset")
+                new[run] = aggregate(rows, ANATOMIES[_anatomy_of(rows, run)], metrics)
+            cannot = p.new_landmarks.cannot_predict
+            markdown, figures["new_landmarks"] = new_landmarks_table(new, cannot_predict=cannot)
+            write_text_atomic(out / "new-landmarks.md", markdown)
 
         lines = [
             "**DenseSeg's landmark estimators**: TRE (px, average over groups) of the same trained models, "

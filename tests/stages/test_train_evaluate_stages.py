@@ -86,6 +86,35 @@ def test_evaluation_scores_every_test_image_structure_and_estimator(trained):
         assert (root / "reports/eval/denseseg-jsrt" / f"{label}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_tables_put_our_figures_beside_the_papers(trained):
+    root, _, _ = trained
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["tables"] = {
+        "table1": {
+            "anatomy": "jsrt",
+            "columns": {
+                "HeatReg": {"run": "heatreg-jsrt", "paper": "heatreg"},
+                "ours": {"run": "denseseg-jsrt", "paper": "denseseg"},
+            },
+        },
+        "table2": None,
+        "new_landmarks": None,
+        "estimators": ["denseseg-jsrt"],
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    build_stage("tables", root).run_serial()
+    table = (root / "reports/tables/table1.md").read_text()
+    assert "| lungs |" in table and "| pooled |" in table
+    assert " / 97.1 ± 0.9" in table  # HeatReg's published lung DSC beside ours
+    figures = json.loads((root / "reports/tables/tables.json").read_text())
+    ours = figures["table1"]["columns"]["ours"]["rows"]["lungs"]["DSC"]["ours"]["mean"]
+    cases = pd.read_parquet(root / "reports/eval/denseseg-jsrt/cases.parquet")
+    lungs = cases[cases["primary"] & cases["structure"].str.endswith("lung")]
+    assert ours == pytest.approx(lungs["dsc"].mean())  # the table's cell is the cases' mean
+    estimators = (root / "reports/tables/estimators.md").read_text()
+    assert "affine" in estimators and "softmin" in estimators
+
+
 def test_training_is_deterministic(trained, tmp_path):
     root, _, _ = trained
     copy = tmp_path / "copy"
