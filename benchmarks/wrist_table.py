@@ -20,6 +20,8 @@ resolution:
 
 Usage: python benchmarks/wrist_table.py [--patients 60] [--height 192] [--width 112] [--epochs 100]
        [--channels 8 16 32 64 128] [--workdir DIR (kept; default a temporary folder)]
+       [--data-from PROJECT (copy PROJECT/data and params.yaml's data sections instead of running the
+        data stages: e.g. `.` after `make run`; --patients/--height/--width are then ignored)]
 """
 
 from __future__ import annotations
@@ -74,12 +76,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--channels", type=int, nargs="*", default=None)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--data-from", type=Path, default=None)
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="wrist-table-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.data_from is not None:  # the data half as that project made it, at its scale
+        source = yaml.safe_load((args.data_from / "params.yaml").read_text())
+        args.patients, args.height, args.width = (
+            source["phantom"]["n_patients"],
+            source["ingest"]["height"],
+            source["ingest"]["width"],
+        )
+        shutil.copytree(args.data_from / "data", workdir / "data", dirs_exist_ok=True)
     scratch_project(workdir, args)
     started = time.perf_counter()
-    for stage in DATA_STAGES:
+    for stage in DATA_STAGES if args.data_from is None else ():
         t0 = time.perf_counter()
         build_stage(stage, workdir).run_serial()
         print(f"{stage}: {time.perf_counter() - t0:.0f} s", flush=True)
