@@ -54,3 +54,26 @@ def test_the_whole_radiograph_fills_exactly_the_columns_between_the_paddings():
     assert warped.sum() == pytest.approx(1000 * 400 * SCALE**2, rel=0.01)
     top, left, bottom, right = _frame(False).view_box()
     assert (top, bottom) == (-0.5, 383.5) and left == pytest.approx(34.5) and right == pytest.approx(188.5)
+
+
+@pytest.mark.parametrize("flipped, working_x", [(False, 80.78), (True, 142.22)])
+def test_working_positions_map_back_to_the_original_through_the_left_padding(flipped, working_x):
+    frame = _frame(flipped)
+    assert np.allclose(frame.to_original([working_x, 197.26]), [119.5, 514.5])
+    corners = np.array([[-0.5, -0.5], [399.5, 999.5]])  # the original's outer pixel edges
+    assert np.allclose(frame.to_original(frame.to_working(corners)), corners)
+
+
+def test_a_mask_covering_half_a_working_pixel_is_kept_and_less_is_not():
+    # 4 x 4 -> 2 x 2: scale 0.5, no padding; each working pixel averages a 2 x 2 block exactly
+    frame = WorkingFrame.fit(4, 4, 2, 2, False)
+    mask = np.zeros((4, 4), bool)
+    mask[0:2, 0] = True  # half of the top-left block
+    mask[2, 2] = True  # a quarter of the bottom-right block
+    assert frame.warp_mask(mask).tolist() == [[True, False], [False, False]]
+
+
+def test_a_frame_that_shows_none_of_the_radiograph_has_the_whole_frame_as_view_box():
+    # padding larger than the frame: nothing of the original lands inside, so no edge cuts a bone
+    frame = WorkingFrame(10, 10, 8, 8, False, 0.5, 0.0, 100.0)
+    assert frame.view_box() == (-0.5, -0.5, 7.5, 7.5)
