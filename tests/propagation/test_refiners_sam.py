@@ -45,6 +45,10 @@ def _small_sam(seed: int):
     return _build_sam(encoder_embed_dim=32, encoder_depth=1, encoder_num_heads=2, encoder_global_attn_indexes=[0])
 
 
+def _refiner(model) -> SamRefiner:
+    return SamRefiner(model=model, device="cpu", threshold=0.5, smooth_radius=1, box_margin=MARGIN)
+
+
 def _check_contract(out: np.ndarray, probs: np.ndarray, boxes: list) -> None:
     assert out.shape == probs.shape and out.dtype == bool
     assert not out[2].any()
@@ -58,7 +62,7 @@ def _check_contract(out: np.ndarray, probs: np.ndarray, boxes: list) -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_small_sam_refines_a_phantom_crop_inside_the_prompt_boxes(crop, seed):
     image, probs, boxes = crop
-    out = SamRefiner(model=_small_sam(seed), device="cpu", box_margin=MARGIN).refine(image, probs)
+    out = _refiner(_small_sam(seed)).refine(image, probs)
     _check_contract(out, probs, boxes)
     pseudo = probs[:2] > 0.5
     assert (out[:2] != pseudo).any()  # SAM's masks were used, not the pseudo-labels kept
@@ -66,9 +70,9 @@ def test_a_small_sam_refines_a_phantom_crop_inside_the_prompt_boxes(crop, seed):
 
 def test_the_same_seed_gives_the_same_masks(crop):
     image, probs, _ = crop
-    first = SamRefiner(model=_small_sam(1), device="cpu", box_margin=MARGIN).refine(image, probs)
-    again = SamRefiner(model=_small_sam(1), device="cpu", box_margin=MARGIN).refine(image, probs)
-    other = SamRefiner(model=_small_sam(2), device="cpu", box_margin=MARGIN).refine(image, probs)
+    first = _refiner(_small_sam(1)).refine(image, probs)
+    again = _refiner(_small_sam(1)).refine(image, probs)
+    other = _refiner(_small_sam(2)).refine(image, probs)
     assert np.array_equal(first, again) and not np.array_equal(first, other)
 
 
@@ -80,5 +84,5 @@ def test_the_registry_vit_b_without_a_checkpoint_refines_within_the_contract(cro
     image, probs, boxes = crop
     torch.manual_seed(0)
     model = sam_model_registry["vit_b"](checkpoint=None)
-    out = SamRefiner(model=model, device="cpu", box_margin=MARGIN).refine(image, probs)
+    out = _refiner(model).refine(image, probs)
     _check_contract(out, probs, boxes)
