@@ -170,8 +170,8 @@ class SamRefiner:
     """Segment Anything refinement: per bone, box + interior-point prompts from the pseudo-label.
 
     The pseudo-label is the cleaned thresholded probability; SAM's mask replaces
-    it (cleaned the same way) unless SAM returns nothing. All bones of an image
-    share one image-encoder pass.
+    it (cut to the prompt box, cleaned the same way) unless SAM returns
+    nothing. All bones of an image share one image-encoder pass.
     """
 
     name = "sam"
@@ -236,9 +236,10 @@ class SamRefiner:
         if not present:
             return pseudo
         tensor, (sx, sy) = self._prepare(image)
-        boxes, points = [], []
+        boxes, points, regions = [], [], []
         for s in present:
             rs, cs = _bbox(pseudo[s], self.box_margin, (h, w))
+            regions.append((rs, cs))
             boxes.append([cs.start * sx, rs.start * sy, (cs.stop - 1) * sx, (rs.stop - 1) * sy])
             px, py = _interior_point(pseudo[s])
             points.append([[px * sx, py * sy]])
@@ -253,7 +254,11 @@ class SamRefiner:
             masks = self.model([record], multimask_output=False)[0]["masks"][:, 0].cpu().numpy()
         out = pseudo.copy()
         for k, s in enumerate(present):
-            refined = clean(masks[k], self.smooth_radius)
+            # SAM may spill past its box prompt (onto a neighbouring bone): the box bounds the bone
+            rs, cs = regions[k]
+            inside = np.zeros((h, w), bool)
+            inside[rs, cs] = True
+            refined = clean(masks[k] & inside, self.smooth_radius)
             if refined.any():
                 out[s] = refined
         return out

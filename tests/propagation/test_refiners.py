@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 
 import numpy as np
@@ -109,10 +108,6 @@ def _tiny_sam():
     )
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("segment_anything") is None,
-    reason="segment_anything is not installed (pip install segment-anything torchvision); the SAM refiner is optional",
-)
 def test_sam_refiner_runs_with_a_random_model():
     image = np.zeros((40, 56), np.float32)
     probs = np.zeros((3, 40, 56), np.float32)
