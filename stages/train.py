@@ -122,6 +122,8 @@ class TrainStage(Stage[TrainParams]):
             method, overrides = picked["method"], picked["overrides"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise StageError(f"train@{self.variant}: {path} is not a picked-values file ({err})") from None
+        if picked.get("trial") is None:
+            raise StageError(f"train@{self.variant}: {path} picks nothing: {picked.get('note', 'no completed trial')}")
         if method != run.method:
             raise StageError(f"train@{self.variant}: {path} was tuned for {method!r}, the run trains {run.method!r}")
         self.log.info("train@%s: %s values of trial %s: %s", self.variant, path, picked.get("trial"), overrides)

@@ -284,12 +284,6 @@ class TuneStage(Stage[TuneParams]):
         front = pareto_front(trials, names, directions)
         staging = partial_dir(self.path(REPORTS_DIR) / self.variant)
         trials.to_csv(staging / "trials.csv", index=False)
-        if front.empty:
-            commit_dir(staging, self.path(REPORTS_DIR) / self.variant)
-            raise StageError(
-                f"tune@{self.variant}: none of {len(trials)} trial(s) completed (all pruned or failed); "
-                f"see {REPORTS_DIR}/{self.variant}/trials.csv"
-            )
         front.to_csv(staging / "pareto.csv", index=False)
         (staging / "pareto.md").write_text(front_markdown(front, self.variant, self.objectives))
         plot_front(trials, front, names, staging / "pareto.png", f"tune@{self.variant}: {len(trials)} trials")
@@ -298,19 +292,26 @@ class TuneStage(Stage[TuneParams]):
         plot_csv.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(plot_csv, front.to_csv(index=False))
 
-        pick = front[front["picked"]].iloc[0]
-        values = {path: float(pick[path]) for path in self.space.ranges}
         picked = {
             "study": self.variant,
             "method": self.study.method,
             "dataset": self.study.dataset,
-            "trial": int(pick["trial"]),
-            "objectives": {name: float(pick[name]) for name in names},
             "directions": self.objectives,
-            "values": values,
-            "overrides": SearchSpace.nested(values),  # deep update of train.methods.<method>
             "rule": "closest to the utopia point after min-max normalising each objective over the Pareto front",
         }
+        if front.empty:  # the pipeline goes on; a run that asks for these values is refused (stages/train.py)
+            note = f"none of {len(trials)} trial(s) completed (all pruned or failed); see {REPORTS_DIR}/{self.variant}"
+            self.log.warning("tune@%s: %s", self.variant, note)
+            picked.update(trial=None, objectives={}, values={}, overrides={}, note=note)
+        else:
+            pick = front[front["picked"]].iloc[0]
+            values = {path: float(pick[path]) for path in self.space.ranges}
+            picked.update(
+                trial=int(pick["trial"]),
+                objectives={name: float(pick[name]) for name in names},
+                values=values,
+                overrides=SearchSpace.nested(values),  # deep update of train.methods.<method>
+            )
         write_json_atomic(self.path(TUNED_DIR) / f"{self.variant}.json", picked)
         states = trials["state"].value_counts().to_dict()
         metrics = {
@@ -321,7 +322,7 @@ class TuneStage(Stage[TuneParams]):
             "interrupted": int(trials["interrupted"].sum()),
             "front_size": len(front),
             "picked_trial": picked["trial"],
-            "picked": {**picked["objectives"], **values},
+            "picked": {**picked["objectives"], **picked["values"]},
         }
         self.write_metrics(metrics, f"tune-{self.variant}")
         return StageReport(metrics=metrics, tables={"pareto front": front})

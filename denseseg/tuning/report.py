@@ -45,7 +45,8 @@ def pareto_front(trials: pd.DataFrame, objectives: Sequence[str], directions: Se
     """
     complete = trials[trials["state"] == "COMPLETE"].reset_index(drop=True)
     if complete.empty:
-        return complete.assign(distance=pd.Series(dtype=float), picked=pd.Series(dtype=bool))
+        empty = complete.drop(columns=["state", "interrupted", "reason"])
+        return empty.assign(distance=pd.Series(dtype=float), picked=pd.Series(dtype=bool))
     values = complete[list(objectives)].to_numpy(np.float64)
     front = complete[pareto_mask(values, directions)].reset_index(drop=True)
     front = front.drop(columns=["state", "interrupted", "reason"])
@@ -65,6 +66,8 @@ def front_markdown(front: pd.DataFrame, study: str, directions: dict[str, str]) 
         "over the front (`distance`); see docs/tuning.md.",
         "",
     ]
+    if front.empty:
+        return "\n".join([*lines, "No trial completed (all pruned or failed): no front, nothing picked."]) + "\n"
     columns = [c for c in front.columns if c != "picked"]
     lines.append("| " + " | ".join(columns) + " |")
     lines.append("|" + "---|" * len(columns))
@@ -93,7 +96,10 @@ def plot_front(trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[s
         ax.scatter(picked[x], picked[y], c="k", marker="*", s=140, label="picked")
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-    axes[0][0].legend(fontsize=8)
+    if front.empty:
+        axes[0][0].text(0.5, 0.5, "no completed trial", ha="center", transform=axes[0][0].transAxes)
+    else:
+        axes[0][0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -179,6 +179,8 @@ def test_parallel_workers_on_threads_share_one_journal(chest, tmp_path):
     copy = copy_of(chest, tmp_path)
     tune_params(copy, n_trials=4, workers=2)
     stage = build_stage("tune@heatreg-jsrt", copy)
+    reports = []
+    stage.progress_hook = lambda done, total, message: reports.append((done, total, message))  # as Prefect's
     stage.prepare()
     assert stage.shards() == [(0, 2), (1, 2)]
     with ThreadPoolExecutor(max_workers=2) as pool:  # as the threads task runner maps the shards
@@ -188,16 +190,27 @@ def test_parallel_workers_on_threads_share_one_journal(chest, tmp_path):
     trials = load(copy, "heatreg-jsrt").trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert len({tuple(t.params.values()) for t in trials}) == 4
+    # one progress report per trial, counting the study's finished trials (two workers may read the same count)
+    assert len(reports) == 4 and max(done for done, _, _ in reports) == 4 and {t for _, t, _ in reports} == {4}
+    assert all(message.startswith("trial ") and "complete (val_tre_px" in message for _, _, message in reports)
 
 
-def test_hopeless_trials_are_pruned_with_their_reason(chest, tmp_path):
+def test_hopeless_trials_are_pruned_with_their_reason_and_nothing_is_picked(chest, tmp_path):
     copy = copy_of(chest, tmp_path)
     tune_params(copy, n_trials=2, dice_below=1.0)  # no one-epoch network reaches Dice 1
-    with pytest.raises(StageError, match="none of 2 trial\\(s\\) completed .*trials.csv"):
-        build_stage("tune@heatreg-jsrt", copy).run_serial()
+    report = build_stage("tune@heatreg-jsrt", copy).run_serial()  # the pipeline goes on
+    assert report.metrics["pruned"] == 2 and report.metrics["front_size"] == 0
     trials = pd.read_csv(copy / "reports/tuning/heatreg-jsrt/trials.csv")
     assert list(trials["state"]) == ["PRUNED", "PRUNED"]
     assert trials["reason"].str.contains("after epoch 1 is below the pruning threshold 1.0").all()
+    assert pd.read_csv(copy / "reports/plots/tuning/heatreg-jsrt.csv").empty
+    picked = json.loads((copy / "reports/tuned/heatreg-jsrt.json").read_text())
+    assert picked["trial"] is None and picked["values"] == {}
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["train"]["runs"]["heatreg-jsrt"]["tuned"] = "heatreg-jsrt"
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with pytest.raises(StageError, match="picks nothing: none of 2 trial\\(s\\) completed"):
+        build_stage("train@heatreg-jsrt", copy).resolved()
 
 
 def test_an_unknown_study_or_objective_is_a_clear_error(chest, tmp_path):
