@@ -167,7 +167,9 @@ class TuneStage(Stage[TuneParams]):
         self.pos_weight = positive_weights(positive, total)
         self.journal = self.path(self.config.paths["checkpoints"]) / f"tune-{self.variant}" / JOURNAL
         try:
-            study = open_study(self.journal, self.variant, list(self.objectives.values()), self.setup())
+            study = open_study(
+                self.journal, self.variant, list(self.objectives.values()), self.setup(), list(self.objectives)
+            )
         except TuningError as err:
             raise StageError(str(err)) from None
         interrupted = recover_interrupted(self.journal, self.variant, self.space)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,16 @@ def _plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True))
 
 
-def open_study(path: str | Path, name: str, directions: Sequence[str], setup: dict[str, Any]) -> optuna.Study:
+def open_study(
+    path: str | Path,
+    name: str,
+    directions: Sequence[str],
+    setup: dict[str, Any],
+    metric_names: Sequence[str] | None = None,
+) -> optuna.Study:
     """Create the study ``name`` in the journal ``path``, or load it after checking that it has this setup.
+
+    ``metric_names`` label the objectives of a new study (optuna-dashboard shows them).
 
     Raises:
         TuningError: the study exists with other directions or another setup (the message names
@@ -75,6 +84,10 @@ def open_study(path: str | Path, name: str, directions: Sequence[str], setup: di
     if name not in optuna.get_all_study_names(storage):
         study = optuna.create_study(study_name=name, storage=storage, directions=list(directions))
         study.set_user_attr(SETUP_ATTR, setup)
+        if metric_names is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(metric_names))
         return study
     study = optuna.load_study(study_name=name, storage=storage)
     stored = study.user_attrs.get(SETUP_ATTR)

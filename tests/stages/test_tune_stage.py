@@ -88,6 +88,7 @@ def test_each_study_writes_its_trials_front_figure_picked_values_and_metrics(tun
         front = pd.read_csv(folder / "pareto.csv")
         assert set(objectives) <= set(front.columns) and front["picked"].sum() == 1
         assert set(front["trial"]) == {t.number for t in load(root, name).best_trials}  # Optuna agrees
+        assert load(root, name).metric_names == objectives  # labels in optuna-dashboard
         assert (folder / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "**" in (folder / "pareto.md").read_text()
         assert pd.read_csv(root / "reports/plots/tuning" / f"{name}.csv").equals(front)
