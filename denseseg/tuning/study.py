@@ -5,7 +5,8 @@ append-only log with a file lock), so threads and processes on one machine
 (or on a shared file system, for Dask workers) write to one study, and a study
 killed at any point is read back up to its last complete record.
 
-- ``open_study`` creates the study or loads it; the ``setup`` (search space,
+- ``open_study`` creates the study or loads it (first cutting a record torn by a
+  kill inside a write, ``repair_torn_tail``); the ``setup`` (search space,
   objectives and everything else that makes two trials comparable) is stored
   in the study's user attrs and compared on every open: another setup is a
   ``TuningError`` naming the key, never a silently mixed study.
@@ -23,6 +24,7 @@ killed at any point is read back up to its last complete record.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,6 +40,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from denseseg.tuning.prune import TrialPruned
 from denseseg.tuning.space import SearchSpace
+
+logger = logging.getLogger(__name__)
 
 SETUP_ATTR = "denseseg_setup"
 INTERRUPTED_ATTR = "interrupted"
@@ -57,6 +61,25 @@ def journal_storage(path: str | Path) -> JournalStorage:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def repair_torn_tail(path: str | Path) -> int:
+    """Cut a journal back to its last complete line; returns the bytes removed (0 for an intact file).
+
+    A process killed inside a write can leave a last line without its newline. Optuna skips such
+    a line when reading, but the next record would be appended to it and make both unreadable, so
+    the torn bytes are removed before any worker writes. Call it only when no worker is running.
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as handle:
+        handle.truncate(keep)
+    return len(data) - keep
 
 
 def _plain(obj: Any) -> Any:
@@ -79,6 +102,9 @@ def open_study(
         TuningError: the study exists with other directions or another setup (the message names
             the file, the first differing key and both values), or it was not made by this code.
     """
+    torn = repair_torn_tail(path)
+    if torn:
+        logger.warning("%s: removed a torn last record (%d bytes) left by a killed write", path, torn)
     storage = journal_storage(path)
     setup = _plain(setup)
     if name not in optuna.get_all_study_names(storage):

@@ -113,6 +113,19 @@ def test_a_killed_study_resumes_with_no_trial_lost_or_repeated(tmp_path):
     assert recover_interrupted(killed, "s", SPACE) == []  # a second resume enqueues nothing again
 
 
+def test_a_record_torn_by_a_kill_inside_a_write_is_cut_before_the_study_goes_on(tmp_path, caplog):
+    path = tmp_path / "study.journal"
+    open_study(path, "s", DIRECTIONS, SETUP)
+    run(path, 2)
+    intact = path.read_bytes()
+    with open(path, "ab") as handle:
+        handle.write(b'{"op_code":5,"worker_id":"x","trial_id":1')  # no newline: the write was cut
+    assert open_study(path, "s", DIRECTIONS, SETUP) is not None
+    assert path.read_bytes() == intact and "torn last record (41 bytes)" in caplog.text
+    run(path, 1)  # and the journal stays readable after the next record
+    assert finished_count(open_study(path, "s", DIRECTIONS, SETUP)) == 3
+
+
 def test_parallel_workers_on_threads_share_one_journal(tmp_path):
     path = tmp_path / "study.journal"
     open_study(path, "s", DIRECTIONS, SETUP)
