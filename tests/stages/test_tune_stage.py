@@ -221,3 +221,49 @@ def test_an_unknown_study_or_objective_is_a_clear_error(chest, tmp_path):
     tune_params(copy, objectives={"denseseg": {"val_uv_l1": "minimize", "val_mse": "minimize"}, "heatreg": {}})
     with pytest.raises(StageError, match="tune.objectives.denseseg: need two or more of .*unknown \\['val_mse'\\]"):
         build_stage("tune@denseseg-jsrt", copy).prepare()
+
+
+@pytest.mark.slow
+def test_a_study_killed_with_sigkill_resumes_at_the_next_run(chest, tmp_path):
+    """SIGKILL while a trial trains (after the first completed), run again: three finished trials, none twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import PROJECT
+
+    copy = copy_of(chest, tmp_path)
+    tune_params(copy, n_trials=3, training={"epochs": 3, "threads": 1})
+    env = dict(os.environ, PYTHONPATH=str(PROJECT))
+    command = [
+        sys.executable,
+        "-c",
+        "from stages.config import build_stage; build_stage('tune@heatreg-jsrt').run_serial()",
+    ]
+    proc = subprocess.Popen(command, cwd=copy, env=env, stderr=subprocess.DEVNULL)
+    journal = copy / "checkpoints/tune-heatreg-jsrt/study.journal"
+    deadline = time.monotonic() + 300
+    states = []
+    while proc.poll() is None and time.monotonic() < deadline:
+        if journal.exists():
+            try:
+                states = [t.state for t in load(copy, "heatreg-jsrt").trials]
+            except (KeyError, ValueError):  # the study is being created
+                states = []
+            if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING, states
+    killed_at = len(states) - 1
+
+    build_stage("tune@heatreg-jsrt", copy).run_serial()
+    trials = pd.read_csv(copy / "reports/tuning/heatreg-jsrt/trials.csv")
+    assert (trials["state"] == "COMPLETE").sum() == 3 and trials["interrupted"].tolist().count(True) == 1
+    assert trials.loc[killed_at, "state"] == "FAIL" and bool(trials.loc[killed_at, "interrupted"])
+    complete = trials[trials["state"] == "COMPLETE"][["heatmap.alpha", "heatmap.sigma"]]
+    assert not complete.duplicated().any()
+    assert (complete.to_numpy() == trials.loc[[killed_at], ["heatmap.alpha", "heatmap.sigma"]].to_numpy()).all(1).any()
