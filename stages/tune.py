@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import optuna
@@ -71,6 +72,17 @@ METRICS = {
     "heatreg": ("val_loss", "val_dice", "val_tre_px"),
 }
 _INIT_LOCK = threading.Lock()  # seeding torch and building a network is one step, even with workers in threads
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One shard: a worker index (part of its sampler seeds) and how many trials it runs."""
+
+    index: int
+    trials: int
+
+    def __repr__(self) -> str:  # the task run's name in the Prefect UI
+        return f"worker {self.index}: {self.trials} trial(s)"
 
 
 class StudyParams(BaseModel):
@@ -179,7 +191,7 @@ class TuneStage(Stage[TuneParams]):
         remaining = max(0, p.n_trials - done)
         workers = min(p.workers, remaining)
         quotas = [remaining // workers + (i < remaining % workers) for i in range(workers)] if workers else []
-        self.plan = [(worker, quota) for worker, quota in enumerate(quotas)]
+        self.plan = [Worker(index, quota) for index, quota in enumerate(quotas)]
         self.log.info(
             "tune@%s: %d of %d trial(s) finished, %d to run on %d worker(s); dashboard: optuna-dashboard %s",
             self.variant,
@@ -251,11 +263,13 @@ class TuneStage(Stage[TuneParams]):
             raise TrialPruned(f"objective(s) {bad} not finite after epoch {record['epoch']}")
         return scores
 
-    def process(self, shard):
-        worker, quota = shard
+    def process(self, shard: Worker):
+        worker, quota = shard.index, shard.trials
         torch.set_num_threads(self.training.threads)
-        train_set = CacheItems(self.cache, self.train_items)  # one per worker: its kept items are its own
-        val_set = CacheItems(self.cache, self.val_items)
+        # a reader per worker: the cache's open Parquet handles are not shared between threads
+        cache = UVCache(self.cache.root)
+        train_set = CacheItems(cache, self.train_items)
+        val_set = CacheItems(cache, self.val_items)
 
         def progress(trial: optuna.trial.FrozenTrial, finished: int) -> None:
             shown = (

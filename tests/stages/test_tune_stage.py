@@ -19,9 +19,10 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from pipelines.flow import shard_label
 from stages.base import StageError
 from stages.config import build_stage
-from stages.tune import TuneStage
+from stages.tune import TuneStage, Worker
 from tests.stages.test_train_evaluate_stages import tiny_params
 
 STUDIES = {
@@ -106,13 +107,21 @@ def test_each_study_writes_its_trials_front_figure_picked_values_and_metrics(tun
 
 def test_a_finished_study_is_not_run_again_and_its_reports_are_the_same_bytes(tuned):
     root, _ = tuned
-    before = (root / "reports/tuning/heatreg-jsrt/trials.csv").read_bytes()
+    outputs = [
+        *sorted((root / "reports/tuning/heatreg-jsrt").iterdir()),
+        root / "reports/tuned/heatreg-jsrt.json",
+        root / "reports/plots/tuning/heatreg-jsrt.csv",
+        root / "reports/metrics/tune-heatreg-jsrt.json",
+        root / "checkpoints/tune-heatreg-jsrt/study.journal",
+    ]
+    before = {path: path.read_bytes() for path in outputs}
+    assert {p.name for p in outputs[:4]} == {"pareto.csv", "pareto.md", "pareto.png", "trials.csv"}
     stage = build_stage("tune@heatreg-jsrt", root)
     stage.prepare()
     assert stage.shards() == []
     stage.finish([])
     assert len(load(root, "heatreg-jsrt").trials) == 3
-    assert (root / "reports/tuning/heatreg-jsrt/trials.csv").read_bytes() == before
+    assert {path: path.read_bytes() for path in outputs} == before  # `dvc repro --force` changes nothing
 
 
 def test_a_run_with_tuned_trains_with_the_picked_values_and_the_default_runs_do_not(tuned, tmp_path):
@@ -165,7 +174,7 @@ def test_an_interrupted_study_resumes_where_it_stopped(chest, tmp_path, monkeypa
     monkeypatch.setattr(TuneStage, "objective", original)
     stage = build_stage("tune@heatreg-jsrt", copy)
     stage.prepare()
-    assert stage.shards() == [(0, 2)]  # two trials left of three: the interrupted one again, then one more
+    assert stage.shards() == [Worker(0, 2)]  # two trials left of three: the interrupted one again, then one more
     stage.finish([stage.process(shard) for shard in stage.shards()])
     trials = pd.read_csv(copy / "reports/tuning/heatreg-jsrt/trials.csv")
     assert list(trials["state"]) == ["COMPLETE", "FAIL", "COMPLETE", "COMPLETE"] and trials["interrupted"].sum() == 1
@@ -183,7 +192,11 @@ def test_parallel_workers_on_threads_share_one_journal(chest, tmp_path):
     reports = []
     stage.progress_hook = lambda done, total, message: reports.append((done, total, message))  # as Prefect's
     stage.prepare()
-    assert stage.shards() == [(0, 2), (1, 2)]
+    assert stage.shards() == [Worker(0, 2), Worker(1, 2)]
+    assert (
+        shard_label("tune@heatreg-jsrt", 1, 2, stage.shards()[1])
+        == "tune@heatreg-jsrt shard 2/2 (worker 1: 2 trial(s))"
+    )
     with ThreadPoolExecutor(max_workers=2) as pool:  # as the threads task runner maps the shards
         results = list(pool.map(stage.process, stage.shards()))
     stage.finish(results)
