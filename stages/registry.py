@@ -17,6 +17,7 @@ STAGES: dict[str, str] = {
     "split": "stages.split:SplitStage",
     "release": "stages.release:ReleaseStage",
     "train": "stages.train:TrainStage",
+    "tune": "stages.tune:TuneStage",
     "evaluate": "stages.evaluate:EvaluateStage",
     "tables": "stages.tables:TablesStage",
 }

@@ -55,6 +55,9 @@ class RunParams(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)  # deep update of train.methods.<method>
     training: dict[str, Any] = Field(default_factory=dict)  # deep update of train.training
     augment: dict[str, Any] = Field(default_factory=dict)  # deep update of train.augment
+    # a tune study whose picked values (reports/tuned/<study>.json) deep-update the method's params
+    # before ``overrides``; None (the default runs): the values of train.methods.<method>
+    tuned: str | None = None
 
 
 class TrainParams(StageParams):
@@ -64,6 +67,9 @@ class TrainParams(StageParams):
     monitor_mode: dict[str, Literal["min", "max"]]
     methods: dict[str, dict[str, Any]]
     runs: dict[str, RunParams]
+
+
+TUNED_DIR = "reports/tuned"  # written by tune@<study>: <study>.json
 
 
 def _code_digest() -> str:
@@ -111,12 +117,32 @@ class TrainStage(Stage[TrainParams]):
             raise StageError(f"train.runs.{self.variant}.method: {run.method!r} has no section train.methods")
         try:
             cls = method_class(run.method)
-            method_params = cls.Params(**deep_update(p.methods[run.method], run.overrides))
+            method_params = cls.Params(**deep_update(self.tuned_values(run), run.overrides))
             config = TrainingConfig(**deep_update(p.training, run.training))
             augment = AugmentParams(**deep_update(p.augment, run.augment))
         except (KeyError, ValueError) as err:
             raise StageError(f"train@{self.variant}: {err}".replace("\n", " ")) from None
         return run, method_params, config, augment
+
+    def tuned_values(self, run: RunParams) -> dict:
+        """train.methods.<method>, deep-updated by the picked values of the run's tune study when it names one."""
+        base = self.params.methods[run.method]
+        if run.tuned is None:
+            return base
+        path = self.path(TUNED_DIR) / f"{run.tuned}.json"
+        if not path.exists():
+            raise StageError(f"train@{self.variant}: tuned: {path} not found; run the stage tune@{run.tuned} first")
+        try:
+            picked = json.loads(path.read_text())
+            method, overrides = picked["method"], picked["overrides"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise StageError(f"train@{self.variant}: {path} is not a picked-values file ({err})") from None
+        if picked.get("trial") is None:
+            raise StageError(f"train@{self.variant}: {path} picks nothing: {picked.get('note', 'no completed trial')}")
+        if method != run.method:
+            raise StageError(f"train@{self.variant}: {path} was tuned for {method!r}, the run trains {run.method!r}")
+        self.log.info("train@%s: %s values of trial %s: %s", self.variant, path, picked.get("trial"), overrides)
+        return deep_update(base, overrides)
 
     def prepare(self) -> None:
         self.run_name = self.variant
