@@ -67,6 +67,9 @@ class TrainParams(StageParams):
     monitor_mode: dict[str, Literal["min", "max"]]
     methods: dict[str, dict[str, Any]]
     runs: dict[str, RunParams]
+    # runs trained with a tune study's picked values (their own DVC stage train_tuned@<run>, which depends
+    # on reports/tuned/<study>.json: a foreach stage cannot add a dependency to some of its entries only)
+    tuned_runs: dict[str, RunParams]
 
 
 TUNED_DIR = "reports/tuned"  # written by tune@<study>: <study>.json
@@ -110,9 +113,12 @@ class TrainStage(Stage[TrainParams]):
     def resolved(self) -> tuple[RunParams, Any, TrainingConfig, AugmentParams]:
         """The run's method params, training config and augmentation, validated."""
         p = self.params
-        if self.variant not in p.runs:
-            raise StageError(f"train: no run {self.variant!r} in train.runs ({', '.join(p.runs)})")
-        run = p.runs[self.variant]
+        runs = {**p.runs, **p.tuned_runs}
+        if self.variant not in runs:
+            raise StageError(f"train: no run {self.variant!r} in train.runs or train.tuned_runs ({', '.join(runs)})")
+        if self.variant in p.tuned_runs and p.tuned_runs[self.variant].tuned is None:
+            raise StageError(f"train.tuned_runs.{self.variant}: a tuned run names its study (tuned: <study>)")
+        run = runs[self.variant]
         if run.method not in p.methods:
             raise StageError(f"train.runs.{self.variant}.method: {run.method!r} has no section train.methods")
         try:

@@ -37,6 +37,7 @@ TINY = {
         "runs": {run: {"training": {"epochs": 1}} for run in ("denseseg-jsrt", "denseseg_sparse-jsrt", "heatreg-jsrt")},
     },
     "evaluate": {"threads": 1},
+    "tune": {"n_trials": 2, "workers": 1, "prune": {"dice_below": 0.0}},
 }
 
 

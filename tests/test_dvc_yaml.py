@@ -78,9 +78,15 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
     _write_plot_files(tmp_path)
     from denseseg.training.curves import write_curve
 
-    for run in yaml_runs():
+    for run in yaml_runs() + yaml_runs("tuned_runs"):
         history = [{"epoch": e, "lr": 0.01, "train_loss": 1.0 / e, "val_tre_px": 10.0 / e} for e in (1, 2)]
         write_curve(tmp_path / "reports/plots/train" / f"{run}.csv", history)
+    import yaml
+
+    for study in yaml.safe_load((PROJECT / "params.yaml").read_text())["tune"]["studies"]:
+        front = pd.DataFrame({"trial": [0, 3], "val_tre_px": [4.0, 6.0], "val_dice": [0.7, 0.8]})
+        (tmp_path / "reports/plots/tuning").mkdir(parents=True, exist_ok=True)
+        front.to_csv(tmp_path / "reports/plots/tuning" / f"{study}.csv", index=False)
     env = dict(os.environ, DVC_NO_ANALYTICS="true")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     dvc = str(Path(sys.executable).with_name("dvc"))
@@ -106,10 +112,10 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
     assert [(v["step"], v["loss"]) for v in loss] == [("3", "0.5"), ("5", "0.25")]
 
 
-def yaml_runs() -> list[str]:
+def yaml_runs(key: str = "runs") -> list[str]:
     import yaml
 
-    return list(yaml.safe_load((PROJECT / "params.yaml").read_text())["train"]["runs"])
+    return list(yaml.safe_load((PROJECT / "params.yaml").read_text())["train"][key])
 
 
 def test_training_curves_of_every_run_are_declared_as_plots():
