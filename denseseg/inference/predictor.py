@@ -9,6 +9,7 @@ template. It is read with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ class Predictor:
 
     def __init__(self, method: Method, network: torch.nn.Module, device: torch.device, info: dict):
         self.method, self.network, self.device, self.info = method, network, device, info
+        self._lock = threading.Lock()  # one forward pass at a time when shards share the predictor (threads runner)
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, device: str = "auto") -> Predictor:
@@ -116,4 +118,5 @@ class Predictor:
 
     def predict(self, images: torch.Tensor) -> list[Prediction]:
         """Images (B, 1, H, W) in [0, 1] at the model's working resolution."""
-        return self.method.predict(self.network, images.to(self.device))
+        with self._lock:
+            return self.method.predict(self.network, images.to(self.device))

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -322,8 +323,9 @@ class UVCache:
         structure_of = self._landmark_uv["structure"].to_numpy()[self.landmark_indices]
         self._slots = {s: np.flatnonzero(structure_of == s) for s in self.structures}
         self.image_max = float(self.meta["image_max"])
-        self._files: dict[str, pq.ParquetFile] = {}
-        self._pid = os.getpid()
+        # Parquet handles per (process, thread, file): a ParquetFile read from two threads at once can hang,
+        # and handles must not be shared with a forked DataLoader worker
+        self._files: dict[tuple[int, int, str], pq.ParquetFile] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -334,11 +336,11 @@ class UVCache:
         return state
 
     def _file(self, name: str) -> pq.ParquetFile:
-        if os.getpid() != self._pid:  # forked into a DataLoader worker: do not share handles
-            self._files, self._pid = {}, os.getpid()
-        if name not in self._files:
-            self._files[name] = pq.ParquetFile(self.root / name)
-        return self._files[name]
+        key = (os.getpid(), threading.get_ident(), name)
+        handle = self._files.get(key)
+        if handle is None:
+            handle = self._files[key] = pq.ParquetFile(self.root / name)
+        return handle
 
     def _entry(self, item: str) -> dict:
         if item not in self._row:
