@@ -280,3 +280,19 @@ def test_a_study_killed_with_sigkill_resumes_at_the_next_run(chest, tmp_path):
     complete = trials[trials["state"] == "COMPLETE"][["heatmap.alpha", "heatmap.sigma"]]
     assert not complete.duplicated().any()
     assert (complete.to_numpy() == trials.loc[[killed_at], ["heatmap.alpha", "heatmap.sigma"]].to_numpy()).all(1).any()
+
+
+@pytest.mark.slow
+def test_trials_run_on_the_dask_runner_sharing_one_journal(chest, tmp_path, prefect_harness, monkeypatch):
+    """runner.kind: dask maps the tune workers onto a local Dask cluster (worker processes, one journal)."""
+    from pipelines.flow import run_stage
+
+    copy = copy_of(chest, tmp_path)
+    tune_params(copy, n_trials=4, workers=2)
+    monkeypatch.setenv("PREFECT_API_URL", prefect_harness)
+    run_stage("tune@heatreg-jsrt", copy, ["runner.kind=dask", "runner.max_workers=2"], show_progress=False)
+    trials = load(copy, "heatreg-jsrt").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert len({tuple(t.params.values()) for t in trials}) == 4
+    picked = json.loads((copy / "reports/tuned/heatreg-jsrt.json").read_text())
+    assert picked["trial"] in {t.number for t in trials}
