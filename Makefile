@@ -59,7 +59,7 @@ repro:
 	fi
 	@api=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api}; \
 	PATH="$(abspath $(BIN)):$$PATH" PREFECT_API_URL=$$api $(BIN)/dvc repro
-	@echo "Done. Metrics: $(BIN)/dvc metrics show   Release: release/   Prefect UI: see above"
+	@echo "Done. Tables: reports/tables/   Metrics: $(BIN)/dvc metrics show   Plots: $(BIN)/dvc plots show   Release: release/   Prefect UI: see above"
 
 clean-venv:
 	rm -rf $(VENV)
