@@ -17,7 +17,7 @@ from tests.conftest import PROJECT
 # Teenagers only, so that every bone is ossified and most images pass QC.
 TINY = {
     "phantom": {
-        "n_patients": 10,
+        "n_patients": 16,
         "height_min": 200,
         "height_max": 260,
         "age_min": 12.0,
@@ -28,6 +28,8 @@ TINY = {
     "ingest": {"height": 96, "width": 64, "shard_size": 4},
     "propagate": {"rounds": 1, "epochs": 8, "finetune_epochs": 2},
     "jsrt": {"limit": 16, "n_train": 10, "n_val": 2},
+    # enough images with landmarks in every split: training picks its checkpoint on val
+    "split": {"test_fraction": 0.3, "val_fraction": 0.35},
     "train": {
         "training": {"epochs": 1, "batch_size": 2, "threads": 1},
         "methods": {
