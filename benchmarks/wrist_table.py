@@ -64,8 +64,9 @@ def scratch_project(workdir: Path, args: argparse.Namespace) -> None:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def average(metrics: dict, key: str) -> float | None:
-    return metrics.get(key, {}).get("average", {}).get("mean") if isinstance(metrics.get(key), dict) else None
+def average(aggregate: dict, metric: str) -> float | None:
+    """The "average" row (mean of the group means) of an evaluation aggregate; None when absent."""
+    return aggregate.get("average", {}).get(metric, {}).get("mean")
 
 
 def main() -> None:
