@@ -27,20 +27,17 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from denseseg.anatomy import ANATOMIES
 from denseseg.inference.predictor import save_model
 from denseseg.io.atomic import write_json_atomic
 from denseseg.losses.segmentation import positive_weights
-from denseseg.methods.base import LandmarkSpace
-from denseseg.methods.data import CacheItems, mask_fractions
+from denseseg.methods.data import CacheItems, mask_fractions, open_training_cache
 from denseseg.methods.registry import method_class
 from denseseg.nets.backbone import count_parameters
-from denseseg.shape.template import Template
 from denseseg.training.augment import AffineAugment, AugmentParams
 from denseseg.training.config import TrainingConfig
 from denseseg.training.curves import write_curve
 from denseseg.training.loop import Callback, Trainer, TrainingError, load_best
-from denseseg.uv.cache import CacheError, UVCache
+from denseseg.uv.cache import CacheError
 from stages.base import Stage, StageError, StageParams, StageReport
 
 CODE = ("nets", "losses", "methods", "training")  # the packages whose code is part of a run's fingerprint
@@ -157,8 +154,7 @@ class TrainStage(Stage[TrainParams]):
             raise StageError(f"train.monitor: no monitor for method {self.run.method!r}")
         cache_dir = self.path(self.config.paths["uvmaps"]) / self.run.dataset
         try:
-            self.cache = UVCache(cache_dir)
-            self.template = Template.load(cache_dir / "template.json")
+            self.cache, self.space = open_training_cache(cache_dir)
         except (CacheError, FileNotFoundError) as err:
             raise StageError(str(err)) from None
         self.train_items = self.cache.items_of("train")
@@ -168,10 +164,6 @@ class TrainStage(Stage[TrainParams]):
                 f"{cache_dir}: {len(self.train_items)} train and {len(self.val_items)} val items; "
                 "training needs both (the best checkpoint is picked on val, never on test)"
             )
-        anatomy = ANATOMIES[self.cache.meta["anatomy"]]
-        self.space = LandmarkSpace.from_table(
-            anatomy, self.cache.landmark_uv(), self.cache.meta["landmark_indices"], self.template
-        )
         self.out_dir = self.path(self.config.paths["models"]) / self.variant
         self.workdir = self.path(self.config.paths["checkpoints"]) / self.variant
 

@@ -36,14 +36,11 @@ import optuna
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic, write_text_atomic
 from denseseg.losses.denseseg import dense_uv_l1
 from denseseg.losses.segmentation import positive_weights
-from denseseg.methods.base import LandmarkSpace
-from denseseg.methods.data import CacheItems, mask_fractions
+from denseseg.methods.data import CacheItems, mask_fractions, open_training_cache
 from denseseg.methods.registry import method_class
-from denseseg.shape.template import Template
 from denseseg.training.augment import AffineAugment, AugmentParams
 from denseseg.training.config import TrainingConfig
 from denseseg.training.loop import Trainer, TrainingError
@@ -160,8 +157,7 @@ class TuneStage(Stage[TuneParams]):
             raise StageError(f"tune@{self.variant}: {err}".replace("\n", " ")) from None
         cache_dir = self.path(self.config.paths["uvmaps"]) / self.study.dataset
         try:
-            self.cache = UVCache(cache_dir)
-            self.template = Template.load(cache_dir / "template.json")
+            self.cache, self.landmarks = open_training_cache(cache_dir)
         except (CacheError, FileNotFoundError) as err:
             raise StageError(str(err)) from None
         self.train_items = self.cache.items_of("train")
@@ -171,10 +167,6 @@ class TuneStage(Stage[TuneParams]):
                 f"{cache_dir}: {len(self.train_items)} train and {len(self.val_items)} val items; "
                 "tuning needs both (trials are scored on val, never on test)"
             )
-        anatomy = ANATOMIES[self.cache.meta["anatomy"]]
-        self.landmarks = LandmarkSpace.from_table(
-            anatomy, self.cache.landmark_uv(), self.cache.meta["landmark_indices"], self.template
-        )
         positive, total = mask_fractions(CacheItems(self.cache, self.train_items, keep=False))
         self.pos_weight = positive_weights(positive, total)
         self.journal = self.path(self.config.paths["checkpoints"]) / f"tune-{self.variant}" / JOURNAL

@@ -46,10 +46,10 @@ from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.png import ImageError, read_png
 from denseseg.io.tables import LANDMARKS, MANIFEST, REJECTS, SPLITS, read_table
 from denseseg.shape.landmark_table import landmark_array, split_structures
-from denseseg.shape.template import Template, build_template
+from denseseg.shape.template import build_template
 from denseseg.shape.umeyama import DegenerateShapeError
 from denseseg.uv import cache
-from denseseg.uv.cartesian import CartesianWarp, UVCrop, warp_crop
+from denseseg.uv.cartesian import CartesianWarp
 from denseseg.uv.extraction import ExtractionParams, locate
 from denseseg.uv.maps import MODES, item_crops, landmark_uv
 from denseseg.uv.polar import PolarWarp
@@ -94,41 +94,6 @@ def used_mask(subsets_path: Path, anatomy: Anatomy) -> np.ndarray:
         if keep.sum() < 3:
             raise StageError(f"{subsets_path}: structure {s!r} keeps {int(keep.sum())} landmark(s); maps need 3")
     return used
-
-
-def subset_crops(
-    masks: np.ndarray, landmarks: np.ndarray, template: Template, used: np.ndarray, extrapolate: bool
-) -> tuple[dict[str, UVCrop], dict[str, str]]:
-    """Cartesian crops built from the used landmarks only, in the full template's uv frame.
-
-    Args:
-        masks: (S, H, W) bool masks of one image.
-        landmarks: (N, 2) flat landmarks of the full set.
-        template: the full-set template; its per-structure boxes define uv.
-        used: (N,) bool, the landmarks that build the maps.
-        extrapolate: continue the nearest hull triangle's affine map outside the used landmarks' hull.
-
-    Returns ({structure: crop}, {structure: reason skipped}) as ``item_crops``.
-    """
-    anatomy = ANATOMIES[template.anatomy]
-    per = split_structures(np.asarray(landmarks, np.float64), anatomy)
-    keep = split_structures(used, anatomy)
-    crops, skipped = {}, {}
-    for s_idx, s in enumerate(anatomy.structures):
-        pts = per[s][keep[s]]
-        if not np.isfinite(pts).all():
-            skipped[s] = "no landmarks"
-            continue
-        if not masks[s_idx].any():
-            skipped[s] = "empty mask"
-            continue
-        try:
-            warp = CartesianWarp(pts, template.points[s][keep[s]])
-        except DegenerateShapeError as err:
-            skipped[s] = f"degenerate landmarks: {err}"
-            continue
-        crops[s] = warp_crop(lambda xy, w=warp, s=s: w.uv(xy, template, s, extrapolate), masks[s_idx])
-    return crops, skipped
 
 
 class UVMapsStage(Stage[UVMapsParams]):
@@ -227,9 +192,8 @@ class UVMapsStage(Stage[UVMapsParams]):
         return float(np.abs(got - target).max())
 
     def _crops(self, masks: np.ndarray, flat: np.ndarray):
-        if self.params.landmarks == "fps":
-            return subset_crops(masks, flat, self.template, self.used, self.params.extrapolate)
-        return item_crops(masks, flat, self.template, self.params.mode, self.params.extrapolate)
+        used = self.used if self.params.landmarks == "fps" else None
+        return item_crops(masks, flat, self.template, self.params.mode, self.params.extrapolate, used)
 
     def _image(self, item: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
         """(uint16 image, mm per px); ImageError for a missing / unreadable / mis-sized image."""

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from denseseg.anatomy import ANATOMIES
+from denseseg.methods.base import LandmarkSpace
+from denseseg.shape.template import Template
 from denseseg.uv.cache import UVCache
+
+
+def open_training_cache(folder: str | os.PathLike) -> tuple[UVCache, LandmarkSpace]:
+    """A uv cache folder and the landmark space of its landmarks (what a method trains on).
+
+    Raises CacheError or FileNotFoundError (template.json) naming the folder.
+    """
+    folder = Path(folder)
+    cache = UVCache(folder)
+    template = Template.load(folder / "template.json")
+    anatomy = ANATOMIES[cache.meta["anatomy"]]
+    return cache, LandmarkSpace.from_table(anatomy, cache.landmark_uv(), cache.meta["landmark_indices"], template)
 
 
 class CacheItems(Sequence):

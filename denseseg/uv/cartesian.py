@@ -167,10 +167,20 @@ def warp_crop(warp_uv, mask: np.ndarray, crop: tuple[int, int, int, int] | None 
 
 
 def cartesian_crop(
-    mask: np.ndarray, landmarks: np.ndarray, template: Template, structure: str, extrapolate: bool = False
+    mask: np.ndarray,
+    landmarks: np.ndarray,
+    template: Template,
+    structure: str,
+    extrapolate: bool = False,
+    keep: np.ndarray | None = None,
 ) -> UVCrop | None:
-    """The cartesian uv map of one structure's (H, W) mask as a bbox crop (None for an empty mask)."""
-    warp = CartesianWarp(landmarks, template.points[structure])
+    """The cartesian uv map of one structure's (H, W) mask as a bbox crop (None for an empty mask).
+
+    With ``keep`` (bool over the structure's template points) the map is built from those
+    landmarks only (``landmarks`` holds just them), still in the full template's uv frame.
+    """
+    points = template.points[structure] if keep is None else template.points[structure][keep]
+    warp = CartesianWarp(landmarks, points)
     return warp_crop(lambda xy: warp.uv(xy, template, structure, extrapolate), mask)
 
 

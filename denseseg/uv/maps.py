@@ -29,16 +29,28 @@ def landmark_uv(template: Template, mode: str = "cartesian") -> np.ndarray:
 
 
 def item_crops(
-    masks: np.ndarray, landmarks: np.ndarray, template: Template, mode: str = "cartesian", extrapolate: bool = False
+    masks: np.ndarray,
+    landmarks: np.ndarray,
+    template: Template,
+    mode: str = "cartesian",
+    extrapolate: bool = False,
+    used: np.ndarray | None = None,
 ) -> tuple[dict[str, UVCrop], dict[str, str]]:
-    """({structure: crop}, {structure: reason skipped}) for (S, H, W) masks and flat (N, 2) landmarks."""
+    """({structure: crop}, {structure: reason skipped}) for (S, H, W) masks and flat (N, 2) landmarks.
+
+    ``used`` (N,) bool builds the cartesian maps from those landmarks only (an FPS subset), in the
+    full template's uv frame: exact at the used landmarks, interpolated between them.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown uv mode {mode!r}; modes: {', '.join(MODES)}")
+    if used is not None and mode != "cartesian":
+        raise ValueError("maps from a landmark subset are cartesian only")
     anatomy = ANATOMIES[template.anatomy]
     per = split_structures(np.asarray(landmarks, np.float64), anatomy)
+    keep = None if used is None else split_structures(np.asarray(used, bool), anatomy)
     crops, skipped = {}, {}
     for s_idx, s in enumerate(anatomy.structures):
-        pts = per[s]
+        pts = per[s] if keep is None else per[s][keep[s]]
         if not np.isfinite(pts).all():
             skipped[s] = "no landmarks"
             continue
@@ -47,7 +59,7 @@ def item_crops(
             continue
         try:
             if mode == "cartesian":
-                crop = cartesian_crop(masks[s_idx], pts, template, s, extrapolate)
+                crop = cartesian_crop(masks[s_idx], pts, template, s, extrapolate, None if keep is None else keep[s])
             else:
                 crop = polar_crop(masks[s_idx], pts, template.points[s])
         except DegenerateShapeError as err:
