@@ -152,7 +152,9 @@ def test_wrist178_without_subsets_is_a_clear_stage_error(tmp_path):
 
 def test_jsrt_phantom_then_uvmaps(tmp_path, shared_data):
     csv = str(shared_data / "jsrt-landmarks/landmarks.csv")
-    root = _project(tmp_path, jsrt={"landmarks": csv, "limit": 8, "n_train": 5, "n_val": 2, "shard_size": 4, "size": 256})
+    root = _project(
+        tmp_path, jsrt={"landmarks": csv, "limit": 8, "n_train": 5, "n_val": 2, "shard_size": 4, "size": 256}
+    )
     report = build_stage("jsrt", root).run_serial()
     assert report.metrics["cases"] == 8 and report.metrics["train"] == 3 and report.metrics["val"] == 2
     assert len(list((root / "data/jsrt/images").glob("*.png"))) == 8
