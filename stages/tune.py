@@ -55,7 +55,7 @@ from denseseg.tuning.study import (
     recover_interrupted,
     run_worker,
 )
-from denseseg.uv.cache import CacheError, UVCache
+from denseseg.uv.cache import CacheError
 from stages.base import Stage, StageError, StageParams, StageReport
 from stages.config import load_params
 from stages.train import TUNED_DIR, TrainParams, deep_update
@@ -258,10 +258,8 @@ class TuneStage(Stage[TuneParams]):
     def process(self, shard: Worker):
         worker, quota = shard.index, shard.trials
         torch.set_num_threads(self.training.threads)
-        # a reader per worker: the cache's open Parquet handles are not shared between threads
-        cache = UVCache(self.cache.root)
-        train_set = CacheItems(cache, self.train_items)
-        val_set = CacheItems(cache, self.val_items)
+        train_set = CacheItems(self.cache, self.train_items)  # UVCache keeps its Parquet handles per thread
+        val_set = CacheItems(self.cache, self.val_items)
 
         def progress(trial: optuna.trial.FrozenTrial, finished: int) -> None:
             shown = (
