@@ -98,11 +98,13 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
         self.bone_age = self._bone_ages(every)
         self.landmarks = {"registration": self._landmarks(paths["landmarks"], every, required=True)}
         truth = self._landmarks(paths.get("truth_landmarks"), every, required=False)
-        if truth:
+        covered = {split: [it for it in self.items[split] if it in truth] for split in SPLITS}
+        if covered["train"] and covered["test"]:
             self.landmarks["truth"] = truth
         else:
             self.log.info(
-                "boneage: no true landmark positions (%s): source 'truth' skipped", paths.get("truth_landmarks")
+                "boneage: no true landmark positions of train and test items (%s): source 'truth' skipped",
+                paths.get("truth_landmarks"),
             )
         self.predictors = {source: self._predictor(run) for source, run in p.sources.items()}
 
@@ -134,18 +136,15 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
         return {it: 12.0 * float(truth.at[it, "bone_age"]) for it in items}
 
     def _landmarks(self, relative: str | None, items: list[str], required: bool) -> dict[str, np.ndarray]:
-        """Item -> (N, 2) landmarks of a LANDMARKS table; items it lacks are an error when ``required``."""
-        if not relative or not self.path(relative).exists():
+        """Item -> (N, 2) landmarks of a LANDMARKS table; without ``required`` a missing table or item is no error."""
+        path = self.path(relative) if relative else None
+        if path is None or not path.exists():
             if required:
-                raise StageError(f"{self.path(relative or 'paths.landmarks')}: landmarks table not found")
+                raise StageError(f"{path or 'paths.landmarks'}: landmarks table not found; run `dvc repro register`")
             return {}
-        path = self.path(relative)
         table = read_table(path, LANDMARKS)
-        table = table[table["filestem"].isin(items)]
-        if table.empty and not required:
-            return {}
         try:
-            stems, points = landmark_array(table, self.anatomy, items)
+            stems, points = landmark_array(table[table["filestem"].isin(items)], self.anatomy, items)
         except ValueError as err:
             raise StageError(f"{path}: {err}") from None
         found = np.isfinite(points).any(axis=(1, 2))

@@ -47,6 +47,6 @@ def scatter_png(rows: pd.DataFrame, path: str | os.PathLike, title: str, baselin
     fig.suptitle(title)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
