@@ -126,6 +126,9 @@ def test_metrics_are_those_of_the_test_predictions_and_the_baseline_is_the_mean_
     metrics = json.loads((root / "reports/metrics/boneage.json").read_text())
     rows = pd.read_csv(root / "reports/boneage/predictions.csv")
     assert list(rows.columns) == ["filestem", "source", "target", "true_months", "predicted_months"]
+    (plot,) = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]["boneage"]["plots"]
+    declared = plot["reports/boneage/predictions.csv"]
+    assert declared["template"] == "scatter" and {declared["x"], declared["y"]} <= set(rows.columns)
     test_items = sorted(UVCache(root / "data/processed/uvmaps/wrist").items_of("test"))
     for (target, source), part in rows.groupby(["target", "source"]):
         assert sorted(part["filestem"]) == test_items, (target, source)
