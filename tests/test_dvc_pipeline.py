@@ -40,6 +40,7 @@ TINY = {
     },
     "evaluate": {"threads": 1},
     "tune": {"n_trials": 2, "workers": 1, "prune": {"dice_below": 0.0}},
+    "boneage": {"network": {"members": 2}, "training": {"epochs": 3}},
 }
 
 

@@ -87,6 +87,11 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
         front = pd.DataFrame({"trial": [0, 3], "val_tre_px": [4.0, 6.0], "val_dice": [0.7, 0.8]})
         (tmp_path / "reports/plots/tuning").mkdir(parents=True, exist_ok=True)
         front.to_csv(tmp_path / "reports/plots/tuning" / f"{study}.csv", index=False)
+    boneage = pd.DataFrame(
+        {"filestem": ["a", "b"], "source": "denseseg", "target": "chronological", "true_months": [100.0, 150.0]}
+    ).assign(predicted_months=[98.0, 154.0])
+    (tmp_path / "reports/boneage").mkdir(parents=True)
+    boneage.to_csv(tmp_path / "reports/boneage/predictions.csv", index=False)
     env = dict(os.environ, DVC_NO_ANALYTICS="true")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     dvc = str(Path(sys.executable).with_name("dvc"))
@@ -108,6 +113,8 @@ def test_dvc_plots_show_renders_every_plot(tmp_path):
         ("2", "dice_mean_accepted", 0.9),
         ("2", "dice_mean_all", 0.8),
     ]
+    scatter = data["reports/boneage/predictions.csv"][0]["content"]["data"]["values"]
+    assert [(v["true_months"], v["predicted_months"]) for v in scatter] == [("100.0", "98.0"), ("150.0", "154.0")]
     loss = data["propagation-train-loss"][0]["content"]["data"]["values"]
     assert [(v["step"], v["loss"]) for v in loss] == [("3", "0.5"), ("5", "0.25")]
 

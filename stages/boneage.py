@@ -1,0 +1,277 @@
+"""Stage ``boneage``: bone age regressed from landmarks (paper 3.2 and 4.2.1), per landmark source.
+
+Reads the wrist uv cache (``boneage.cache``: the QC-passed items, their
+patient-level split and working resolution), the registration landmarks
+(``paths.landmarks``, the dataset's labels), the chronological ages of the
+ingest manifest, and, on the phantom, the true landmark positions
+(``paths.truth_landmarks``) and each image's bone age (``paths.truth``/images.parquet).
+The models named in ``boneage.sources`` predict the landmarks of every item
+(one shard per batch of images).
+
+Sources: ``registration`` trains and tests on the registration landmarks;
+each model source trains on the registration and that model's landmarks of
+the train split and tests on its landmarks of the test split only; ``truth``
+(phantom only) trains and tests on the true correspondences; ``baseline`` is
+the mean training age. Targets: ``chronological`` always, ``bone_age`` when
+the phantom truth exists. Every member picks its best epoch on the validation
+split, never on test.
+
+Outputs: ``paths.metrics``/boneage.json, ``reports/boneage/predictions.csv``
+(test split; a DVC scatter plot), ``reports/boneage/scatter.png`` and
+``paths.models``/boneage (the ensemble of ``boneage.model_source`` for the
+chronological target, which ``python -m pipelines predict`` uses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import Field
+
+from denseseg.bone_age.config import BoneAgeParams
+from denseseg.bone_age.experiment import fit_and_score, mean_age_baseline, samples
+from denseseg.bone_age.plots import scatter_png
+from denseseg.bone_age.training import AgeSamples
+from denseseg.inference.predictor import ModelError, Predictor
+from denseseg.io.atomic import atomic_file, write_json_atomic
+from denseseg.io.tables import LANDMARKS, MANIFEST, TRUTH_IMAGES, read_table
+from denseseg.shape.landmark_table import landmark_array
+from denseseg.training.config import TrainingConfig
+from denseseg.training.loop import TrainingError
+from denseseg.uv.cache import CacheError, UVCache
+from stages.base import Stage, StageError, StageParams, StageReport
+
+PAPER = {"registration": 14.1, "denseseg": 13.9, "heatreg": 14.1, "baseline": 27.4}  # MAE in months, Fig. 5
+SPLITS = ("train", "val", "test")
+OUT = "reports/boneage"
+
+
+class BoneAgeStageParams(StageParams):
+    cache: str  # the uv cache variant (paths.uvmaps/<cache>) whose items and splits are used
+    sources: dict[str, str]  # landmark source -> trained model run (paths.models/<run>)
+    model_source: str  # the source whose chronological ensemble is saved as paths.models/boneage
+    device: str  # where the landmark models predict: auto | cpu | cuda
+    predict_batch: int = Field(ge=1)  # images per prediction shard
+    network: BoneAgeParams
+    training: TrainingConfig
+
+
+@dataclass(frozen=True)
+class PredictBatch:
+    """One shard: a batch of images whose landmarks one source's model predicts."""
+
+    source: str
+    items: tuple[str, ...]
+
+    def __repr__(self) -> str:  # the shard's label in the UI
+        return f"{self.source}: {self.items[0]} +{len(self.items) - 1}"
+
+
+class BoneAgeStage(Stage[BoneAgeStageParams]):
+    name = "boneage"
+    Params = BoneAgeStageParams
+
+    def prepare(self) -> None:
+        p, paths = self.params, self.config.paths
+        if p.model_source not in p.sources:
+            raise StageError(
+                f"boneage.model_source {p.model_source!r} is not one of boneage.sources ({', '.join(p.sources)})"
+            )
+        clash = {"registration", "truth", "baseline"} & set(p.sources)
+        if clash:
+            raise StageError(f"boneage.sources: {', '.join(sorted(clash))} is a built-in source name")
+        torch.set_num_threads(p.training.threads)
+        try:
+            self.cache = UVCache(self.path(paths["uvmaps"]) / p.cache)
+        except CacheError as err:
+            raise StageError(str(err)) from None
+        self.anatomy = self.cache.anatomy
+        self.items = {split: self.cache.items_of(split) for split in SPLITS}
+        for split, items in self.items.items():
+            if not items:
+                raise StageError(f"{self.cache.root}: no {split} items (bone-age regression needs train, val and test)")
+        every = [it for split in SPLITS for it in self.items[split]]
+        self.height, self.width, self.months = self._manifest(every)
+        self.bone_age = self._bone_ages(every)
+        self.landmarks = {"registration": self._landmarks(paths["landmarks"], every, required=True)}
+        truth = self._landmarks(paths.get("truth_landmarks"), every, required=False)
+        covered = {split: [it for it in self.items[split] if it in truth] for split in SPLITS}
+        if covered["train"] and covered["test"]:
+            self.landmarks["truth"] = truth
+        else:
+            self.log.info(
+                "boneage: no true landmark positions of train and test items (%s): source 'truth' skipped",
+                paths.get("truth_landmarks"),
+            )
+        self.predictors = {source: self._predictor(run) for source, run in p.sources.items()}
+
+    def _manifest(self, items: list[str]) -> tuple[int, int, dict[str, float]]:
+        path = self.path(self.config.paths["ingest"]) / "manifest.parquet"
+        try:
+            manifest = read_table(path, MANIFEST).drop_duplicates("filestem").set_index("filestem")
+        except FileNotFoundError as err:
+            raise StageError(str(err)) from None
+        for item in items:
+            if item not in manifest.index or not np.isfinite(manifest.at[item, "age"]):
+                raise StageError(f"{path}: no chronological age for item {item!r}")
+        frames = set(zip(manifest.loc[items, "height"], manifest.loc[items, "width"]))
+        if len(frames) != 1:
+            raise StageError(f"{path}: items of {self.cache.root} come in several working sizes {sorted(frames)}")
+        ((height, width),) = frames
+        return int(height), int(width), {it: 12.0 * float(manifest.at[it, "age"]) for it in items}
+
+    def _bone_ages(self, items: list[str]) -> dict[str, float] | None:
+        """Months of bone age per item from the phantom truth; None without a phantom."""
+        path = self.path(self.config.paths["truth"]) / "images.parquet"
+        if not path.exists():
+            self.log.info("boneage: no phantom truth (%s): the bone_age target is skipped", path)
+            return None
+        truth = read_table(path, TRUTH_IMAGES).drop_duplicates("filestem").set_index("filestem")
+        for item in items:
+            if item not in truth.index or not np.isfinite(truth.at[item, "bone_age"]):
+                raise StageError(f"{path}: no bone age for item {item!r} (is the truth of another release?)")
+        return {it: 12.0 * float(truth.at[it, "bone_age"]) for it in items}
+
+    def _landmarks(self, relative: str | None, items: list[str], required: bool) -> dict[str, np.ndarray]:
+        """Item -> (N, 2) landmarks of a LANDMARKS table; without ``required`` a missing table or item is no error."""
+        path = self.path(relative) if relative else None
+        if path is None or not path.exists():
+            if required:
+                raise StageError(f"{path or 'paths.landmarks'}: landmarks table not found; run `dvc repro register`")
+            return {}
+        table = read_table(path, LANDMARKS)
+        try:
+            stems, points = landmark_array(table[table["filestem"].isin(items)], self.anatomy, items)
+        except ValueError as err:
+            raise StageError(f"{path}: {err}") from None
+        found = np.isfinite(points).any(axis=(1, 2))
+        if required and not found.all():
+            raise StageError(f"{path}: no landmarks for item {stems[int(np.argmin(found))]!r} of {self.cache.root}")
+        return {stem: points[i] for i, stem in enumerate(stems) if found[i]}
+
+    def _predictor(self, run: str) -> Predictor:
+        folder = self.path(self.config.paths["models"]) / run
+        if not (folder / "model.pt").exists():
+            raise StageError(f"{folder}: no trained model; run `dvc repro train@{run}` first")
+        try:
+            predictor = Predictor.from_folder(folder, self.params.device)
+        except ModelError as err:
+            raise StageError(str(err)) from None
+        if predictor.method.anatomy.name != self.anatomy.name:
+            raise StageError(f"{folder}: a {predictor.method.anatomy.name} model, the cache is {self.anatomy.name}")
+        return predictor
+
+    def shards(self):
+        every = sorted(it for split in SPLITS for it in self.items[split])
+        b = self.params.predict_batch
+        return [PredictBatch(s, tuple(every[i : i + b])) for s in self.params.sources for i in range(0, len(every), b)]
+
+    def process(self, shard: PredictBatch):
+        predictor = self.predictors[shard.source]
+        images = np.stack([self.cache.image(item) for item in shard.items])
+        if images.shape[-2:] != (self.height, self.width):
+            raise StageError(
+                f"{self.cache.root}: images are {images.shape[-2:]}, the manifest says {self.height}x{self.width}"
+            )
+        predictions = predictor.predict(torch.from_numpy(images))
+        primary = predictor.method.estimators[0]
+        return shard.source, shard.items, [pred.landmarks[primary] for pred in predictions]
+
+    def finish(self, results) -> StageReport:
+        p = self.params
+        for source, items, points in results:
+            self.landmarks.setdefault(source, {}).update(zip(items, points))
+        targets = {"chronological": self.months}
+        if self.bone_age is not None:
+            targets["bone_age"] = self.bone_age
+        sources = ["registration", *p.sources, *(["truth"] if "truth" in self.landmarks else [])]
+        self._total, self._done = len(targets) * len(sources) * p.network.members, 0
+        metrics: dict = {
+            "n_train": len(self.items["train"]),
+            "n_val": len(self.items["val"]),
+            "n_test": len(self.items["test"]),
+            "bucket_months": p.network.bucket_months,
+            "members": p.network.members,
+        }
+        rows, saved = [], None
+        for target, months in targets.items():
+            registration = {split: self._samples("registration", split, months) for split in SPLITS}
+            _, baseline = mean_age_baseline(registration["train"], registration["test"])
+            metrics[target] = {"baseline": baseline}
+            for source in sources:
+                result, test = self._fit(target, source, months, registration)
+                metrics[target][source] = result.metrics
+                rows += [
+                    {"filestem": it, "source": source, "target": target, "true_months": t, "predicted_months": y}
+                    for it, t, y in zip(test.items, test.months, result.predicted)
+                ]
+                if target == "chronological" and source == p.model_source:
+                    saved = result.model
+        metrics["paper"] = dict(PAPER)
+        self._write(metrics, pd.DataFrame(rows), saved)
+        return StageReport(metrics=metrics)
+
+    def _fit(self, target: str, source: str, months: dict[str, float], registration: dict):
+        """Train the ensemble of one (target, source) and predict its test images: (SourceResult, test samples)."""
+        data = registration if source == "registration" else {s: self._samples(source, s, months) for s in SPLITS}
+        train, trained_on = data["train"], source
+        if source not in ("registration", "truth"):  # a model's landmarks: trained with the true ones as well
+            train, trained_on = AgeSamples.concat(registration["train"], data["train"]), f"registration + {source}"
+        members = self.params.network.members
+
+        def progress(m: int, _members: int, message: str, start: int = self._done) -> None:
+            self.report_progress(start + m, self._total, f"{target} / {source}: {message}")
+
+        try:
+            result = fit_and_score(
+                self.params.network,
+                self.params.training,
+                train,
+                data["val"],
+                data["test"],
+                anatomy=self.anatomy,
+                height=self.height,
+                width=self.width,
+                seed=self.seed,
+                info={"target": target, "source": source, "trained_on": trained_on, "tested_on": source},
+                progress=progress,
+            )
+        except TrainingError as err:
+            raise StageError(f"boneage ({target}, {source}): {err}") from None
+        self._done += members
+        if result.n_fallback:
+            self.log.warning(
+                "boneage %s / %s: %d test image(s) without any landmark got the mean training age",
+                target,
+                source,
+                result.n_fallback,
+            )
+        return result, data["test"]
+
+    def _samples(self, source: str, split: str, months: dict[str, float]):
+        """The images of ``split`` with ``source``'s landmarks (the truth only where the phantom has them)."""
+        items = self.items[split]
+        if source == "truth":
+            items = [it for it in items if it in self.landmarks["truth"]]
+        try:
+            return samples(items, self.landmarks[source], months, source)
+        except KeyError as err:
+            raise StageError(f"boneage: {err.args[0]}") from None
+
+    def _write(self, metrics: dict, rows: pd.DataFrame, model) -> None:
+        out = self.path(OUT)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_file(out / "predictions.csv") as tmp:
+            rows.to_csv(tmp, index=False, float_format="%.4f")
+        chronological = rows[rows["target"] == "chronological"]
+        scatter_png(
+            chronological,
+            out / "scatter.png",
+            "Bone-age regression from landmarks: chronological age, test split",
+            baseline_months=float(np.mean([self.months[it] for it in self.items["train"]])),
+        )
+        model.save(self.path(self.config.paths["models"]) / "boneage")
+        write_json_atomic(self.path(self.config.paths["metrics"]) / "boneage.json", metrics)
