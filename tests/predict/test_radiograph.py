@@ -59,7 +59,7 @@ def test_a_bright_blob_reaches_the_network_where_the_frame_says(shape, flipped):
     pixels = np.round(60000 * _blob(shape, x0, y0, 0.06 * min(shape))).astype(np.uint16)
     inp = network_input(pixels, flipped, PREP)
     weights = inp.image.astype(np.float64)
-    rows, cols = np.mgrid[: HEIGHT, :WIDTH]
+    rows, cols = np.mgrid[:HEIGHT, :WIDTH]
     centroid = np.array([(weights * cols).sum(), (weights * rows).sum()]) / weights.sum()
     expected = inp.frame.to_working(np.array([x0, y0]))
     np.testing.assert_allclose(centroid, expected, atol=0.3)
@@ -115,15 +115,31 @@ def test_preprocessing_equals_the_ingest_stage_and_the_uv_cache_on_phantom_radio
     stored = [(s, cache.image_pixels(read_png(ingest / manifest.loc[s, "image_path"]), 65535, s)) for s in stems]
     groups = cache.write_images(root / "images-0000.parquet", stored)
     index = [
-        dict(item=s, split="test", mm_per_px=0.5, shard="shard-0000.parquet", row_group=0, image_file="images-0000.parquet",
-             image_row_group=g, height=HEIGHT, width=WIDTH, n_structures=0)
+        {
+            "item": s,
+            "split": "test",
+            "mm_per_px": 0.5,
+            "shard": "shard-0000.parquet",
+            "row_group": 0,
+            "image_file": "images-0000.parquet",
+            "image_row_group": g,
+            "height": HEIGHT,
+            "width": WIDTH,
+            "n_structures": 0,
+        }
         for s, g in zip(stems, groups)
-    ]  # fmt: skip
+    ]
     uv = wrist_template().flat_uv()
     cache.write_meta(
-        root, anatomy="wrist", mode="cartesian", uv_dtype="float32", index_rows=index,
-        landmark_uv=cache.landmark_uv_frame(WRIST, uv, np.ones(len(uv), bool)), landmarks="all", image_max=65535,
-    )  # fmt: skip
+        root,
+        anatomy="wrist",
+        mode="cartesian",
+        uv_dtype="float32",
+        index_rows=index,
+        landmark_uv=cache.landmark_uv_frame(WRIST, uv, np.ones(len(uv), bool)),
+        landmarks="all",
+        image_max=65535,
+    )
     reader = cache.UVCache(root)
     for stem in stems:
         radiograph = read_radiograph(tmp_path / "data/raw/grazpedwri-dx/images_part1" / f"{stem}.png", 64, 10000)
