@@ -157,17 +157,11 @@ def network_input(
     return NetworkInput(frame, stored, stored.astype(np.float32) / np.float32(preprocessing.image_max))
 
 
-def _linear_weights(positions: np.ndarray, size: int) -> np.ndarray:
-    """(len(positions), size) linear-interpolation weights at fractional pixel positions (clamped at the edges)."""
+def _linear_taps(positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(low index, high index, weight of high) of linear interpolation at fractional positions, clamped at the edges."""
     t = np.clip(positions, 0.0, size - 1.0)
     low = np.floor(t).astype(np.int64)
-    high = np.minimum(low + 1, size - 1)
-    frac = t - low
-    weights = np.zeros((len(t), size), np.float64)
-    rows = np.arange(len(t))
-    np.add.at(weights, (rows, low), 1.0 - frac)
-    np.add.at(weights, (rows, high), frac)
-    return weights
+    return low, np.minimum(low + 1, size - 1), (t - low).astype(np.float32)
 
 
 def masks_to_original(masks: np.ndarray, frame: WorkingFrame) -> np.ndarray:
@@ -175,15 +169,22 @@ def masks_to_original(masks: np.ndarray, frame: WorkingFrame) -> np.ndarray:
 
     Each original pixel centre is mapped into the working frame and the mask is
     read there by bilinear interpolation (> 0.5), so outlines come back smooth
-    rather than as enlarged working pixels. Separable: two small matrix products.
+    rather than as enlarged working pixels. Separable (rows, then columns) and
+    by gathers, not matrix products: no BLAS threads, one structure at a time.
     """
     masks = np.asarray(masks, bool)
     if masks.ndim != 3 or masks.shape[1:] != (frame.height, frame.width):
         raise ValueError(f"masks of shape (S, {frame.height}, {frame.width}) expected, got {masks.shape}")
     cols = frame.to_working(np.stack([np.arange(frame.orig_width), np.zeros(frame.orig_width)], 1))[:, 0]
     rows = frame.to_working(np.stack([np.zeros(frame.orig_height), np.arange(frame.orig_height)], 1))[:, 1]
-    wy, wx = _linear_weights(rows, frame.height), _linear_weights(cols, frame.width)
+    y0, y1, fy = _linear_taps(rows, frame.height)
+    x0, x1, fx = _linear_taps(cols, frame.width)
     out = np.empty((len(masks), frame.orig_height, frame.orig_width), bool)
     for s, mask in enumerate(masks):
-        out[s] = (wy @ mask.astype(np.float64) @ wx.T) > 0.5
+        if not mask.any():
+            out[s] = False
+            continue
+        m = mask.astype(np.float32)
+        along = m[y0] * (1 - fy)[:, None] + m[y1] * fy[:, None]  # (H0, W)
+        out[s] = along[:, x0] * (1 - fx) + along[:, x1] * fx > 0.5
     return out

@@ -37,8 +37,18 @@ def wrist_template(height: int = HEIGHT, width: int = WIDTH) -> Template:
     return Template("wrist", points, False, {name: 10 for name in points})
 
 
-def write_model(folder: Path, method: str = "denseseg", trained: np.ndarray | None = None, seed: int = 0) -> Path:
-    """An untrained ``method`` model (denseseg | heatreg) of the wrist in ``folder``; returns the folder."""
+def write_model(
+    folder: Path,
+    method: str = "denseseg",
+    trained: np.ndarray | None = None,
+    uv: np.ndarray | None = None,
+    seed: int = 0,
+) -> Path:
+    """An untrained ``method`` model (denseseg | heatreg) of the wrist in ``folder``; returns the folder.
+
+    ``trained``: the landmark indices it predicts (default all); ``uv``: its landmark uv values (default the
+    template's cartesian uv; anything else stands for a model trained on polar maps).
+    """
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())["train"]["methods"][method]
     params["backbone"] = dict(TINY_NET)
     if method == "heatreg":
@@ -47,7 +57,8 @@ def write_model(folder: Path, method: str = "denseseg", trained: np.ndarray | No
     template = wrist_template()
     trained = np.arange(WRIST.n_landmarks) if trained is None else np.asarray(trained)
     structure = np.repeat(np.arange(len(WRIST.structures)), list(WRIST.landmark_counts.values()))
-    space = LandmarkSpace(WRIST, trained, template.flat_uv().astype(np.float32), structure, template)
+    uv = template.flat_uv() if uv is None else uv
+    space = LandmarkSpace(WRIST, trained, np.asarray(uv, np.float32), structure, template)
     pos_weight = torch.ones(len(WRIST.structures))
     method_obj = cls(cls.Params(**params), space, pos_weight)
     torch.manual_seed(seed)
