@@ -162,8 +162,8 @@ def run(args: argparse.Namespace) -> int:
             if stem in seen:
                 raise RadiographError(f"{path}: same file name as {seen[stem]}; its outputs would overwrite those")
             seen[stem] = path
-            side = laterality(path, args.side)
             radiograph = read_radiograph(path, params.min_side, params.max_side)
+            side = laterality(path, args.side)
             notes = _warnings(path, side, projections)
             for note in notes:
                 print(f"warning: predict: {note}", file=sys.stderr)

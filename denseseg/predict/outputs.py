@@ -125,7 +125,7 @@ def write_prediction(
     )
     (staging / "masks").mkdir()
     for s, mask in zip(anatomy.structures, prediction.masks):
-        (staging / "masks" / f"{s}.png").write_bytes(encode_png(mask.astype(np.uint8) * np.uint8(255), 6))
+        (staging / "masks" / f"{s}.png").write_bytes(encode_png(mask.astype(np.uint8) * np.uint8(255)))
     found = None
     if points is not None:
         found = prediction.points if prediction.points is not None else np.full((len(points), 2), np.nan)
