@@ -1,6 +1,7 @@
 """``python -m pipelines <stage> [--set section.key=value ...]``: run one stage of dvc.yaml.
 
 Installed, the same command line is the ``denseseg`` console script (pyproject.toml).
+``python -m pipelines predict ...`` is the prediction command (``pipelines/predict.py``), not a stage.
 
 Exit status 0 on success; otherwise one line on stderr saying why, and 2 for
 bad params or input, 1 for an unexpected failure.
@@ -23,7 +24,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=called if called == "denseseg" else "python -m pipelines",  # the console script or the module
         description="Run one DenseSeg pipeline stage as a Prefect flow (dvc.yaml calls this).",
-        epilog="stages: " + ", ".join(STAGES) + ". A foreach stage is named stage@variant (e.g. uvmaps@jsrt).",
+        epilog="stages: "
+        + ", ".join(STAGES)
+        + ". A foreach stage is named stage@variant (e.g. uvmaps@jsrt). "
+        + "Commands: predict IMAGE... --model FOLDER --out FOLDER (new radiographs; predict --help).",
     )
     parser.add_argument("stage", help="stage name as in dvc.yaml")
     parser.add_argument(
@@ -74,6 +78,11 @@ def _configure_logging(with_prefect: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["predict"]:
+        from pipelines.predict import main as predict
+
+        return predict(argv[1:])
     args = _parser().parse_args(argv)
     # Library and stage loggers show up in the Prefect UI next to the flow's own.
     os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", ",".join(OUR_LOGGERS))

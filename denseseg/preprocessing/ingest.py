@@ -19,6 +19,17 @@ class IngestedImage:
     png: bytes  # the working-resolution image, uint16 PNG
 
 
+def working_pixels(pixels: np.ndarray, height: int, width: int, flipped: bool) -> tuple[WorkingFrame, np.ndarray]:
+    """A 16-bit original in the working frame: (frame, uint16 (height, width) image).
+
+    The one resampling that ingest and ``denseseg.predict`` share, so that a new
+    radiograph reaches the network exactly as the training images did.
+    """
+    frame = WorkingFrame.fit(pixels.shape[0], pixels.shape[1], height, width, flipped=flipped)
+    working = frame.warp_image(pixels)
+    return frame, np.clip(np.rint(working), 0, 65535).astype(np.uint16)
+
+
 def ingest_image(record: ImageRecord, source: Path, height: int, width: int) -> IngestedImage:
     """Decode ``source`` and bring it to the working frame; ImageError on a bad file."""
     pixels = read_png(source)
@@ -26,7 +37,5 @@ def ingest_image(record: ImageRecord, source: Path, height: int, width: int) -> 
         raise ImageError(f"{source}: 16-bit greyscale PNG expected, found 8-bit")
     if min(pixels.shape) < 16:
         raise ImageError(f"{source}: image of {pixels.shape[0]}x{pixels.shape[1]} px is too small")
-    frame = WorkingFrame.fit(pixels.shape[0], pixels.shape[1], height, width, flipped=record.laterality == "R")
-    working = frame.warp_image(pixels)
-    image = np.clip(np.rint(working), 0, 65535).astype(np.uint16)
+    frame, image = working_pixels(pixels, height, width, flipped=record.laterality == "R")
     return IngestedImage(record=record, frame=frame, png=encode_png(image))
