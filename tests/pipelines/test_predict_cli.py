@@ -8,8 +8,6 @@ pixels, mirroring, messages), not how good an untrained network is.
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pandas as pd
@@ -17,8 +15,12 @@ import pytest
 from PIL import Image
 
 from denseseg.anatomy import WRIST
+from denseseg.bone_age import BoneAgeModel, BoneAgeParams, train_ensemble
 from denseseg.io.png import write_png
+from denseseg.shape.synthetic import wrist_cases
 from pipelines.predict import main
+from tests.bone_age.conftest import growing_wrists
+from tests.bone_age.conftest import training as bone_age_training
 from tests.conftest import run_cli
 from tests.predict.models import HEIGHT, WIDTH, write_model, write_project
 
@@ -231,33 +233,39 @@ def test_heatreg_predicts_its_trained_landmarks_and_polygon_masks(setup, capsys)
     assert summary["landmarks"]["found"] == trained.sum() and summary["estimator"] == "subpixel"
 
 
-def test_bone_age_goes_through_the_bone_age_models_interface(setup, monkeypatch, capsys):
-    """A stand-in ``denseseg.bone_age`` (the real one is merged separately) receives (1, 710, 2) working landmarks."""
-    seen = {}
+def test_bone_age_comes_from_the_bone_age_model_on_the_working_landmarks(setup, capsys):
+    """``--boneage``: a saved ``denseseg.bone_age`` ensemble ages the image from its landmarks at the working size.
 
-    class BoneAgeModel:
-        @classmethod
-        def from_folder(cls, folder):
-            seen["folder"] = str(folder)
-            return cls()
-
-        def predict(self, landmarks):
-            seen["landmarks"] = landmarks
-            return np.array([150.5])
-
-    monkeypatch.setitem(sys.modules, "denseseg.bone_age", types.SimpleNamespace(BoneAgeModel=BoneAgeModel))
-    root = setup[0]
-    status, out = _run(setup, setup[2] / f"{STEM_R}.png", "--boneage", root / "bone-age", out="age")
+    The model is trained on synthetic wrists whose size sets the age, so the frame matters to it. The expected
+    age is computed here from the command's own CSV (original pixels mapped back into the mirrored working
+    frame): the test fails if the command fed the model another frame or another landmark order.
+    """
+    params = BoneAgeParams(
+        bucket_months=4, max_months=240, max_points=80, bone_hidden=[32, 32, 32], head_hidden=64, members=2,
+        monitor="val_mae_months",
+    )  # fmt: skip
+    template = next(wrist_cases(1, seed=0, height=HEIGHT, width=WIDTH))[2]
+    samples = growing_wrists(template, 128, seed=0)
+    model, _ = train_ensemble(
+        params, bone_age_training(epochs=30), samples, None, anatomy=WRIST, height=HEIGHT, width=WIDTH, seed=0
+    )
+    folder = setup[0] / "bone-age"
+    model.save(folder)
+    status, out = _run(setup, setup[2] / f"{STEM_R}.png", "--boneage", folder, out="age")
     assert status == 0, capsys.readouterr().err
     summary = json.loads((out / STEM_R / "prediction.json").read_text())
-    assert summary["bone_age_months"] == 150.5 and summary["bone_age_model"] == str(root / "bone-age")
-    landmarks = seen["landmarks"]
-    assert landmarks.shape == (1, WRIST.n_landmarks, 2) and landmarks.dtype == np.float32
-    # working pixels of the mirrored (left-hand) view: mapped back they are the CSV's original pixels
     frame = summary["working_frame"]
     table = pd.read_csv(out / STEM_R / "landmarks.csv")
-    x = (landmarks[0, :, 0] + 0.5 - frame["pad_left"]) / frame["scale"] - 0.5
-    np.testing.assert_allclose((190 - 1) - x, table["x"], atol=1e-3)
+    x = ((190 - 1) - table["x"].to_numpy() + 0.5) * frame["scale"] + frame["pad_left"] - 0.5  # mirrored right hand
+    y = (table["y"].to_numpy() + 0.5) * frame["scale"] + frame["pad_top"] - 0.5
+    working = np.stack([x, y], -1).astype(np.float32)[None]
+    loaded = BoneAgeModel.from_folder(folder)
+    expected = loaded.predict(working)[0]
+    assert summary["bone_age_model"] == str(folder)
+    assert summary["bone_age_months"] == pytest.approx(float(expected))
+    assert expected % params.bucket_months == params.bucket_months / 2  # a bucket's centre
+    original = table[["x", "y"]].to_numpy(np.float32)[None]
+    assert loaded.predict(original)[0] != expected  # fed the original pixels instead, it would say another age
 
 
 def test_help_is_listed_by_the_pipeline_command(capsys):
