@@ -20,6 +20,7 @@ STAGES: dict[str, str] = {
     "tune": "stages.tune:TuneStage",
     "evaluate": "stages.evaluate:EvaluateStage",
     "tables": "stages.tables:TablesStage",
+    "report": "stages.report:ReportStage",
 }
 
 
