@@ -184,6 +184,15 @@ class ReportStage(Stage[ReportParams]):
         median = registration.get("median_px") if registration else None
 
         sections = [
+            (
+                build.at_a_glance(tables, registration, n_images),
+                _box(
+                    ("register", "tables", "release"),
+                    ("register", "tables"),
+                    ("dvc repro tables",),
+                    (m("registration"), "reports/tables/tables.json", m("release")),
+                ),
+            ),
             (build.claims(n_images, size, median), None),
             (
                 build.data_flow(
@@ -338,8 +347,9 @@ class ReportStage(Stage[ReportParams]):
                 "Results of one `dvc repro` of the DenseSeg pipeline (Keuth et al., 'DenseSeg: Joint Learning for "
                 "Semantic Segmentation and Landmark Detection Using Dense Image-to-Shape Representation') on "
                 + (
-                    "the embedded default data: a synthetic wrist phantom in the GRAZPEDWRI-DX format, and a chest "
-                    "phantom on the JSRT landmark shapes. Read the first section before any number."
+                    "the embedded default data: a synthetic wrist phantom in the GRAZPEDWRI-DX format, and a "
+                    "chest phantom on the JSRT landmark shapes. Read 'What the phantom can and cannot claim' "
+                    "before any number."
                     if phantom is None or phantom.get("enabled", 1)
                     else "the data that params `paths.release_root` points at."
                 )

@@ -79,6 +79,46 @@ def _mean_std(stats, scale: float = 1.0, precision: int = 1) -> str:
     return format_cell(stats.get("mean"), stats.get("std"), scale, precision)
 
 
+# ---------------------------------------------------------------- at a glance
+
+
+def at_a_glance(tables: Source | None, registration: Source | None, n_images: int | None) -> Section:
+    """The headline figures beside the paper's: data size, label error, average DSC and TRE of the compared runs."""
+    section = Section("At a glance", anchor="at-a-glance")
+    rows = [{"figure": "wrist images with landmarks", "ours": n_images, "paper": PAPER_SCALE["wrist_images"]}]
+    if registration is not None and registration.get("scored_against_truth", False):
+        rows.append(
+            {
+                "figure": "registered landmarks vs truth, median [px]",
+                "ours": format_value(registration.get("median_px")),
+                "paper": "not measurable (no truth)",
+            }
+        )
+    for key in ("table2", "table1"):
+        data = tables.get(key) if tables is not None else None
+        if not data:
+            continue
+        table, published = Source(f"{tables.name} [{key}]", data), PUBLISHED[key]
+        for column in _column_order(table["columns"], published):
+            entry = table["columns"][column]
+            if not entry.get("paper_method"):
+                continue
+            average = Source(table.name, entry)["rows", "average"]
+            for metric, unit in (("DSC", "%"), ("TRE", table["unit"])):
+                cell = average.get(metric) or {}
+                rows.append(
+                    {
+                        "figure": f"{published.name.split(' (')[0]}, {column}: {metric} average [{unit}]",
+                        "ours": _mean_std(cell.get("ours"), cell.get("ours_scale", 1.0)),
+                        "paper": _mean_std(cell.get("paper")),
+                    }
+                )
+    section.add(Table.from_records(rows, ["figure", "ours", "paper"]))
+    if tables is None:
+        section.add(_missing("Tables 1 and 2", "tables"))
+    return section
+
+
 # ---------------------------------------------------------------- data flow
 
 

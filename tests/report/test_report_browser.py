@@ -112,13 +112,14 @@ def test_every_image_loads_and_nothing_refers_outside_the_page(browser, report):
     assert all(i["width"] > 0 for i in page["images"])
     links = [r["href"] for r in page["refs"] if r["href"]]
     assert links == [f"#{section}" for section in page["sections"]]  # the contents: every (sub)section, in order
-    assert len(links) == 18 and links[0] == "#claims"
+    assert len(links) == 19 and links[0] == "#at-a-glance"
 
 
 def test_the_expected_headings_and_tables_are_present(browser, report):
     page = inspect(browser, report)
     for heading in (
         "DenseSeg pipeline report",
+        "At a glance",
         "What the phantom can and cannot claim",
         "Data flow",
         "Label propagation per round",

@@ -65,6 +65,13 @@ def test_sections_carry_the_numbers_of_their_inputs(built):
     ours = header.index("ours 710 lms")
     assert rows["carpals"][ours] == format_cell(cell["mean"], cell["std"])
     assert header[ours + 1] == "paper: ours 720 lms" and rows["carpals"][ours + 1] == "1.7 ± 0.6"  # published
+    average = tables["table2"]["columns"]["ours 710 lms"]["rows"]["average"]["TRE"]["ours"]
+    glance = {r[0]: r for r in markdown_tables(_section(md, "At a glance"))[0]}
+    assert glance["Table 2, ours 710 lms: TRE average [px]"][1:] == [
+        format_cell(average["mean"], average["std"]),
+        "2.5 ± 1.4",
+    ]
+    assert rows["average"][ours] == glance["Table 2, ours 710 lms: TRE average [px]"][1]
     # the data flow counts are the stages' counts
     flow = markdown_tables(_section(md, "Data flow"))[0]
     assert [r[2] for r in flow[1:]] == ["20", "12", "12", "10", "10", "7", "7", "7"]
