@@ -122,7 +122,10 @@ Block = Paragraph | Bullets | Note | Table | Figure | Reproduce
 
 @dataclass
 class Section:
-    """A titled part of the report; its anchor (default: the title as a slug) is its in-page address."""
+    """A titled part of the report; its anchor (default: the title as a slug) is its in-page address in HTML.
+
+    Markdown has no anchors of its own: there a section is reached by the slug GitHub makes of its title.
+    """
 
     title: str
     blocks: list[Block] = field(default_factory=list)
@@ -131,8 +134,8 @@ class Section:
 
     def __post_init__(self):
         self.anchor = self.anchor or slug(self.title)
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", self.anchor):
-            raise ValueError(f"section {self.title!r}: anchor {self.anchor!r} must be lower-case letters, digits, '-'")
+        if not re.fullmatch(r"[a-z0-9_][a-z0-9_-]*", self.anchor):
+            raise ValueError(f"section {self.title!r}: anchor {self.anchor!r}: use lower-case letters, digits, - and _")
 
     def add(self, *blocks: Block) -> Section:
         self.blocks.extend(blocks)
@@ -171,8 +174,8 @@ class Document:
 
 
 def slug(title: str) -> str:
-    """GitHub's heading anchors for plain titles: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(r"[^a-z0-9 -]", "", title.lower().replace("`", ""))
+    """The anchor GitHub gives a heading: lower case, punctuation but ``-`` and ``_`` dropped, spaces to hyphens."""
+    text = re.sub(r"[^a-z0-9 _-]", "", title.lower())
     return re.sub(r" ", "-", text.strip()) or "section"
 
 

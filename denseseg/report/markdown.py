@@ -20,6 +20,7 @@ from denseseg.report.document import (
     Section,
     Table,
     code_spans,
+    slug,
 )
 
 # Escaped wherever they stand: emphasis, raw HTML, strikethrough, table cells. ``[`` and ``]`` only where a
@@ -96,14 +97,23 @@ def _section(section: Section, level: int, figure_dir: str) -> list[str]:
 
 
 def render_markdown(document: Document, figure_dir: str = "figures") -> str:
-    """The whole document; a figure ``f`` is linked as ``<figure_dir>/<f.name>.png`` (relative to the file)."""
+    """The whole document; a figure ``f`` is linked as ``<figure_dir>/<f.name>.png`` (relative to the file).
+
+    The contents link to the headings by the anchors GitHub and GitLab derive from their titles, so titles
+    must give distinct slugs (a ValueError otherwise).
+    """
     document.check()
     lines = [f"# {inline(document.title)}", ""]
     for block in document.intro:
         lines += [*_block(block, figure_dir), ""]
     lines += ["## Contents", ""]
+    seen = {"contents"}
     for level, section in document.walk():
-        lines.append(f"{'  ' * (level - 2)}- [{inline(section.title)}](#{section.anchor})")
+        target = slug(section.title)  # what GitHub and GitLab name the heading
+        if target in seen:
+            raise ValueError(f"duplicate Markdown heading anchor {target!r} (section {section.title!r})")
+        seen.add(target)
+        lines.append(f"{'  ' * (level - 2)}- [{inline(section.title)}](#{target})")
     lines.append("")
     for section in document.sections:
         lines += _section(section, 2, figure_dir)

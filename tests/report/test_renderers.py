@@ -130,7 +130,16 @@ def test_anchors_are_unique_slugs_and_every_contents_link_resolves():
     assert {link[1:] for link in links} <= page.ids
     md = render_markdown(doc)
     assert "- [Results & more](#results--more)" in md.replace("\\&", "&") and "  - [Sub part](#sub-part)" in md
-    assert slug("Table 2: wrist (px)") == "table-2-wrist-px"
+    assert slug("Table 2: wrist (px)") == "table-2-wrist-px" and slug("ulna_radius: 3") == "ulna_radius-3"
+
+
+def test_markdown_contents_link_to_the_heading_slugs_html_to_the_anchors():
+    doc = Document("t", [], [Section("What the phantom can claim", [Paragraph("x")], anchor="claims")])
+    assert "- [What the phantom can claim](#what-the-phantom-can-claim)" in render_markdown(doc)
+    page = Page(render_html(doc))
+    assert ("a", "href", "#claims") in page.refs and "claims" in page.ids
+    with pytest.raises(ValueError, match="duplicate Markdown heading anchor 'a-b'"):
+        render_markdown(Document("t", [], [Section("A b", anchor="one"), Section("A: b", anchor="two")]))
 
 
 def test_duplicate_anchors_and_figure_names_and_bad_anchors_are_errors():
