@@ -193,7 +193,7 @@ class ReportStage(Stage[ReportParams]):
                     (m("registration"), "reports/tables/tables.json", m("release")),
                 ),
             ),
-            (build.claims(n_images, size, median), None),
+            (build.claims(n_images, size, median, phantom is None or bool(phantom.get("enabled", 1))), None),
             (
                 build.data_flow(
                     self.json(m("ingest")),

@@ -155,3 +155,12 @@ def _run_with(tree, split):
     params = tree / "params.yaml"
     params.write_text(params.read_text().replace("uv_split: test", f"uv_split: {split}"))
     return _run(tree)
+
+
+def test_on_real_data_the_claims_say_there_is_no_truth(tree):
+    path = tree / "reports/metrics/phantom.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "enabled": 0}))
+    _, md, _ = _run(tree)
+    claims = _section(md, "What the phantom can and cannot claim")
+    assert "This run used real data" in claims and "synthetic" not in claims
+    assert "the wrist phantom" not in _section(md, "Data flow")
