@@ -128,7 +128,7 @@ class ReportStage(Stage[ReportParams]):
 
     def uv_section(self) -> tuple[Section, tuple[int, int] | None]:
         variant, split = self.params.uv_variant, self.params.uv_split
-        root = self.path(self.config.paths["uvmaps"]) / variant
+        root = self.path(f"{self.config.paths['uvmaps']}/{variant}")
         metrics = self.json(self.metrics_path(f"uvmaps-{variant}"))
         if not root.exists():
             return build.uv_maps(None, None, metrics, variant), None

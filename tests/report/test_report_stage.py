@@ -164,3 +164,33 @@ def test_on_real_data_the_claims_say_there_is_no_truth(tree):
     claims = _section(md, "What the phantom can and cannot claim")
     assert "This run used real data" in claims and "synthetic" not in claims
     assert "the wrist phantom" not in _section(md, "Data flow")
+
+
+def test_dvc_yaml_lists_every_file_the_stage_reads_as_a_dep(built, tmp_path, monkeypatch):
+    """Every path the stage resolves (but its output folder) lies in a dep of `report`, so DVC re-runs it."""
+    import yaml
+
+    from stages.report import ReportStage
+    from tests.conftest import PROJECT
+
+    read = []
+    original = ReportStage.path
+    monkeypatch.setattr(
+        ReportStage, "path", lambda self, relative: read.append(str(relative)) or original(self, relative)
+    )
+    tree = tmp_path / "copy"
+    shutil.copytree(built, tree)
+    write_boneage(tree)
+    _run(tree)
+    stage = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]["report"]
+    paths = yaml.safe_load((PROJECT / "params.yaml").read_text())["paths"]
+    deps = [re.sub(r"\$\{paths\.(\w+)\}", lambda m: paths[m.group(1)], d) for d in stage["deps"]]
+    boneage = {"reports/metrics/boneage.json", "reports/boneage/scatter.png"}  # the integrator adds these deps
+    missing = [
+        p
+        for p in read
+        if p != "reports" and p not in boneage and not any(p == d or p.startswith(d + "/") for d in deps)
+    ]
+    assert missing == []
+    assert {f"{paths['uvmaps']}/wrist", "reports/tables/tables.json", "reports/eval/denseseg-wrist"} <= set(deps)
+    assert [next(iter(o)) for o in stage["outs"]] == ["reports/report.md", "reports/report.html", "reports/figures"]
