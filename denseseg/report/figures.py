@@ -8,8 +8,10 @@ so that the same data give the same bytes.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -81,17 +83,21 @@ def rounds_figure(rounds: pd.DataFrame) -> bytes:
 
 def curves_figure(curves: Mapping[str, pd.DataFrame], metrics: Sequence[str]) -> bytes:
     """One panel per metric (a column of the training curves), one line per run, against the epoch."""
-    fig = Figure(figsize=(5.2 * len(metrics), 3.8))
+    rows = math.ceil(len(curves) / 5)  # legend rows below the panels, five runs a row
+    fig = Figure(figsize=(5.2 * len(metrics), 3.6 + 0.25 * rows))
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    colours = matplotlib.colormaps["tab10"].colors
     for ax, metric in zip(axes, metrics):
-        for run, curve in curves.items():
+        for i, (run, curve) in enumerate(curves.items()):
             if metric in curve:
-                ax.plot(curve["epoch"], curve[metric], label=run, lw=1.3)
+                style = "-" if i < len(colours) else "--"
+                ax.plot(curve["epoch"], curve[metric], style, color=colours[i % len(colours)], label=run, lw=1.3)
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7.5)
-    fig.tight_layout()
+    handles = {h.get_label(): h for ax in axes for h in ax.get_lines()}
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(5, len(handles)), fontsize=8.5)
+    fig.tight_layout(rect=(0, 0.07 * rows + 0.03, 1, 1))
     return png_bytes(fig)
 
 

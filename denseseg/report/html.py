@@ -60,12 +60,14 @@ th { background: var(--box); text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfd; }
 figure { margin: 1rem 0 1.4rem; }
+figure.narrow { display: inline-block; vertical-align: top; width: calc(33% - 1rem); margin-right: 1rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 13.5px; max-width: 60rem; }
 @media (max-width: 900px) { .page { display: block; } nav { position: static; max-height: none;
   border-right: 0; border-bottom: 1px solid var(--line); } }
 """
 
+NARROW_PX = 480  # figures at most this wide sit side by side
 _NUMBER = re.compile(r"^([−\-+]?\d[\d.,]*(e[−\-+]?\d+)?( ± [\d.]+| / [\d.]+)*%?|—)$")
 
 
@@ -93,8 +95,9 @@ def _table(table: Table) -> str:
 def _figure(figure: Figure) -> str:
     width, height = figure.size
     data = base64.b64encode(figure.png).decode("ascii")
+    narrow = ' class="narrow"' if width <= NARROW_PX else ""  # e.g. overlays: three side by side
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{escape(figure.caption)}" '
+        f'<figure{narrow}><img src="data:image/png;base64,{data}" alt="{escape(figure.caption)}" '
         f'width="{width}" height="{height}"><figcaption>{inline(figure.caption)}</figcaption></figure>'
     )
 
