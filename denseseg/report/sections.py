@@ -31,6 +31,9 @@ PAPER_SCALE = {  # the paper's data (its section 3.1)
 }
 
 
+BONE_AGE_SOURCES = ("baseline", "registration", "denseseg", "heatreg", "truth")  # the table's row order
+
+
 class ReportInputError(ValueError):
     """An input of the report is present but not what its stage writes (one line, naming the file)."""
 
@@ -672,11 +675,12 @@ def bone_age(metrics: Source | None, scatter: bytes | None) -> Section:
             "R² bone age": (bone.get(name) or {}).get("r2"),
             "paper MAE [months]": paper.get(name),
         }
-        for name in dict.fromkeys([*chrono, *paper])
+        for name in dict.fromkeys([*BONE_AGE_SOURCES, *chrono, *paper])
+        if name in chrono or name in paper
     ]
     section.add(Table.from_records(records, caption="Test split; 'baseline' predicts the training mean age."))
     if scatter is not None:
-        section.add(Figure("bone-age-scatter", scatter, "Predicted against true age on the test split."))
+        section.add(Figure("bone-age-scatter", scatter, "Predicted against chronological age, test split."))
     return section
 
 

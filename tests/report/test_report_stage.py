@@ -113,6 +113,7 @@ def test_bone_age_is_a_line_when_absent_and_a_section_when_present(built, tree):
     part = _section(md, "Bone age")
     (table,) = markdown_tables(part)
     assert table[0][:3] == ["landmarks from", "MAE chronological [months]", "R² chronological"]
+    assert [r[0] for r in table[1:]] == ["baseline", "registration", "denseseg", "heatreg", "truth"]
     rows = {r[0]: r for r in table[1:]}
     assert rows["denseseg"][1] == "12" and rows["denseseg"][-1] == "13.9" and rows["truth"][-1] == "—"
     assert "figures/bone-age-scatter.png" in part and (tree / "reports/figures/bone-age-scatter.png").exists()
