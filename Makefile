@@ -21,11 +21,12 @@ test: setup
 
 setup: system-packages $(VENV)/.installed
 
-# open3d needs libusb and libGL; skipped when already present (or when not root).
+# open3d needs libusb and libGL; the report's browser test needs chromium and its driver (Debian packages:
+# a test cannot download a browser here). Skipped when already present (or when not root).
 system-packages:
-	@if ! dpkg -s libusb-1.0-0 libgl1 libgomp1 >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libusb-1.0-0 libgl1 libgomp1; \
-	  else echo "please install the system packages libusb-1.0-0 libgl1 libgomp1 (needs root)"; fi; \
+	@if ! dpkg -s libusb-1.0-0 libgl1 libgomp1 chromium chromium-driver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libusb-1.0-0 libgl1 libgomp1 chromium chromium-driver; \
+	  else echo "please install the system packages libusb-1.0-0 libgl1 libgomp1 chromium chromium-driver (needs root)"; fi; \
 	fi
 
 # torch and torchvision are installed first from their exact pins (on local disk on the machines of this project).
@@ -59,7 +60,7 @@ repro:
 	fi
 	@api=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api}; \
 	PATH="$(abspath $(BIN)):$$PATH" PREFECT_API_URL=$$api $(BIN)/dvc repro
-	@echo "Done. Tables: reports/tables/   Metrics: $(BIN)/dvc metrics show   Plots: $(BIN)/dvc plots show   Release: release/   Prefect UI: see above"
+	@echo "Done. Report: reports/report.html (and report.md)   Tables: reports/tables/   Metrics: $(BIN)/dvc metrics show   Plots: $(BIN)/dvc plots show   Release: release/   Prefect UI: see above"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -21,6 +21,7 @@ STAGES: dict[str, str] = {
     "evaluate": "stages.evaluate:EvaluateStage",
     "tables": "stages.tables:TablesStage",
     "boneage": "stages.boneage:BoneAgeStage",
+    "report": "stages.report:ReportStage",
 }
 
 
