@@ -20,8 +20,11 @@ Printed figures (the last line is one JSON object):
 
 - ``template_s``: building the group-wise template (once per run, not per image), seconds.
 
-Usage: python benchmarks/registration.py [--images 12] [--scale 1.0] [--prealign affine]
-       [--template-iterations 1] [--max-points 60] [--max-fixed-points 1000 (0: as max-points)]
+Every value not given on the command line is the pipeline's (``contours`` and
+``register`` in ``params.yaml``); ``--set register.registration.key=value`` changes one.
+
+Usage: python benchmarks/registration.py [--images 12] [--scale 1.0] [--seed 0]
+       [--set register.registration.prealign=icp ...]
 """
 
 from __future__ import annotations
@@ -44,33 +47,41 @@ import numpy as np  # noqa: E402
 from denseseg.anatomy import WRIST  # noqa: E402
 from denseseg.evaluation.correspondence import landmark_errors, scored_errors  # noqa: E402
 from denseseg.shape.contours import border_flags, image_contours  # noqa: E402
-from denseseg.shape.quality import bone_qc  # noqa: E402
+from denseseg.shape.quality import QCParams, bone_qc  # noqa: E402
 from denseseg.shape.registration import (  # noqa: E402
+    ReferenceParams,
     RegistrationParams,
+    TemplateParams,
     choose_reference,
     groupwise_template,
     make_reference,
     register_image,
 )
 from denseseg.shape.registration_synthetic import synthetic_image  # noqa: E402
+from stages.config import load_params  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 384 x 224")
-    parser.add_argument("--prealign", default="affine", choices=["affine", "icp", "cpd", "none"])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--template-iterations", type=int, default=1, help="0: the medoid reference itself")
-    parser.add_argument("--max-points", type=int, default=RegistrationParams.max_points)
-    parser.add_argument("--max-fixed-points", type=int, default=RegistrationParams.max_fixed_points)
     parser.add_argument(
-        "--inverse-weight",
-        type=float,
-        default=0.35,
-        help="reverse-fit weight, as register.inverse_weight in params.yaml (0: forward only)",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a params.yaml override, e.g. register.template.iterations=0 or register.registration.inverse_weight=0",
     )
     args = parser.parse_args()
+    pipeline = load_params(ROOT, args.overrides)
+    contour_params, section = pipeline["contours"], pipeline["register"]
+    params = RegistrationParams(**section["registration"])
+    template_params = TemplateParams(**section["template"])
+    qc = QCParams(**section["qc"])
     try:
         import open3d  # noqa: F401  (import once, outside the timings)
     except ImportError:
@@ -81,33 +92,31 @@ def main() -> None:
     t_contours, outlines, borders = [], [], []
     for im in images:
         t0 = time.perf_counter()
-        con, problems = image_contours(im.masks, WRIST.structures)
+        con, problems = image_contours(
+            im.masks,
+            WRIST.structures,
+            total_points=contour_params["total_points"],
+            min_points=contour_params["min_points_per_bone"],
+            min_pixels=contour_params["min_pixels"],
+            min_thickness=contour_params["min_thickness_px"],
+        )
         t_contours.append(time.perf_counter() - t0)
         if problems:
             raise SystemExit(f"synthetic image has degenerate bones: {problems}")
         outlines.append(con)
-        borders.append({s: border_flags(v, shape) for s, v in con.items()})
+        borders.append({s: border_flags(v, shape, contour_params["edge_tol_px"]) for s, v in con.items()})
     stems = [f"img-{i:03d}" for i in range(len(images))]
+    reference_params = ReferenceParams(**section["reference"])
     ref_stem, info = choose_reference(
-        dict(zip(stems, outlines)), WRIST.structures, seed=args.seed, borders=dict(zip(stems, borders))
+        dict(zip(stems, outlines)), WRIST.structures, reference_params, args.seed, dict(zip(stems, borders))
     )
     r = stems.index(ref_stem)
     reference = make_reference(ref_stem, outlines[r], WRIST.landmark_counts, borders[r], shape)
-    params = RegistrationParams(
-        prealign=args.prealign,
-        max_points=args.max_points,
-        max_fixed_points=args.max_fixed_points or None,
-        inverse_weight=args.inverse_weight,
-    )
     anchor = reference  # landmark identities for scoring
     t0 = time.perf_counter()
-    if args.template_iterations > 0:
-        reference, _info = groupwise_template(
-            reference,
-            [(outlines[i], borders[i], shape) for i in range(len(images))],
-            params,
-            iterations=args.template_iterations,
-        )
+    if template_params.iterations > 0:
+        images_in = [(outlines[i], borders[i], shape) for i in range(len(images))]
+        reference = groupwise_template(reference, images_in, params, template_params).template
     template_s = time.perf_counter() - t0
     register_image(reference, outlines[(r + 1) % len(images)], params, borders[(r + 1) % len(images)], shape)  # warm-up
 
@@ -124,7 +133,7 @@ def main() -> None:
             scored.append(
                 scored_errors(anchor.landmarks[s], images[r].truth[s], res.landmarks, im.truth[s], shape, shape)[0]
             )
-            dices.append(bone_qc(res.landmarks, im.masks[k], res.residual_px).dice)
+            dices.append(bone_qc(res.landmarks, im.masks[k], res.residual_px, qc.dice_threshold).dice)
     errors = np.concatenate(errors)
     scored = np.concatenate(scored)
     out = {
@@ -141,9 +150,9 @@ def main() -> None:
         "images": len(times),
         "height": int(shape[0]),
         "width": int(shape[1]),
-        "prealign": args.prealign,
-        "template_iterations": args.template_iterations,
-        "inverse_weight": args.inverse_weight,
+        "prealign": params.prealign,
+        "template_iterations": template_params.iterations,
+        "inverse_weight": params.inverse_weight,
         "template_s": round(template_s, 2),
     }
     print(f"registration benchmark: {len(times)} synthetic images at {shape[0]}x{shape[1]}, reference {ref_stem}")

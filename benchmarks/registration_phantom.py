@@ -11,7 +11,7 @@ registration's own; the ``make run`` demo scores it on propagated masks at
 
 Printed figures (the last line is one JSON object), as in ``registration.json``:
 - ``median_px``, ``mean_px``, ``p95_px``: registered landmark vs the true position of
-  its atlas point (the template landmarks' own; see ``stages/register.py``);
+  its atlas point (the template landmarks' own; see ``denseseg.evaluation.correspondence``);
 - ``reference_identity_median_px`` (and mean, p95): the same landmarks scored at the
   reference's atlas points;
 - ``median_px_uncut``: bones whole in both images; ``groups``: median per group;
@@ -22,7 +22,7 @@ Printed figures (the last line is one JSON object), as in ``registration.json``:
   image both defines a landmark and scores it.
 
 Usage: python benchmarks/registration_phantom.py [--patients 60] [--height 384] [--width 224]
-       [--workdir DIR (kept; default a temporary folder)] [--set register.key=value ...] [--held-out]
+       [--workdir DIR (kept; default a temporary folder)] [--set register.registration.key=value ...] [--held-out]
 """
 
 from __future__ import annotations
@@ -40,14 +40,23 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from denseseg.anatomy import WRIST  # noqa: E402
 from denseseg.evaluation.correspondence import scored_errors, summarise, template_identity  # noqa: E402
+from denseseg.io.contours import read_contour_shard  # noqa: E402
+from denseseg.io.ingested import working_frames  # noqa: E402
 from denseseg.io.mask_store import mask_rows, write_mask_shard  # noqa: E402
 from denseseg.io.tables import MANIFEST, QC, TRUTH_CONTOURS, read_table  # noqa: E402
-from denseseg.preprocessing.working_frame import WorkingFrame  # noqa: E402
-from denseseg.shape.registration import groupwise_template, register_image  # noqa: E402
-from stages.config import build_stage  # noqa: E402
-from stages.contours import read_contour_shard  # noqa: E402
-from stages.propagate import STRUCTURES, truth_masks  # noqa: E402
+from denseseg.phantom.truth_masks import truth_masks  # noqa: E402
+from denseseg.shape.registration import (  # noqa: E402
+    RegistrationParams,
+    TemplateParams,
+    groupwise_template,
+    make_reference,
+    register_image,
+)
+from stages.config import build_stage, load_params  # noqa: E402
+
+STRUCTURES = list(WRIST.structures)
 
 
 def write_truth_masks(root: Path, shard_size: int = 16) -> int:
@@ -55,6 +64,7 @@ def write_truth_masks(root: Path, shard_size: int = 16) -> int:
     manifest = read_table(root / "data/interim/ingest/manifest.parquet", MANIFEST)
     truth = read_table(root / "data/truth/contours.parquet", TRUTH_CONTOURS)
     by_image = dict(tuple(truth.groupby("filestem", sort=False)))
+    frames = working_frames(manifest)
     out = root / "data/interim/masks"
     out.mkdir(parents=True, exist_ok=True)
     rows, shard, count = [], 0, 0
@@ -62,7 +72,7 @@ def write_truth_masks(root: Path, shard_size: int = 16) -> int:
         stem = record["filestem"]
         if stem not in by_image:
             continue
-        rows += mask_rows(stem, truth_masks(by_image[stem], WorkingFrame.from_row(record)), STRUCTURES)
+        rows += mask_rows(stem, truth_masks(by_image[stem], frames[stem], STRUCTURES), STRUCTURES)
         count += 1
         if count % shard_size == 0:
             write_mask_shard(out / f"shard-{shard:04d}.parquet", rows)
@@ -73,13 +83,15 @@ def write_truth_masks(root: Path, shard_size: int = 16) -> int:
 
 
 def held_out(root: Path, overrides: list[str], seed: int = 0) -> dict:
-    """Two-fold cross-fitted error (see the module docstring), with the stage's reference and params."""
-    stage = build_stage("register", root, [*overrides, "register.template_iterations=0"])
-    stage.prepare()  # the medoid reference, its truth, the frames and the registration params
-    structures = stage.structures
+    """Two-fold cross-fitted error (see the module docstring), with the register stage's reference and params."""
+    section = load_params(root, overrides)["register"]
+    params = RegistrationParams(**section["registration"])
+    template_params = TemplateParams(**{**section["template"], "iterations": 1})
+    reference_stem = json.loads((root / "reports/metrics/registration.json").read_text())["reference"]["filestem"]
+    frames = working_frames(read_table(root / "data/interim/ingest/manifest.parquet", MANIFEST))
     contours, borders = {}, {}
     for shard in sorted((root / "data/interim/contours").glob("shard-*.parquet")):
-        c, b = read_contour_shard(shard, structures, with_border=True)
+        c, b = read_contour_shard(shard, STRUCTURES)
         contours.update(c)
         borders.update(b)
     qc = read_table(root / "data/processed/qc.parquet", QC)
@@ -87,38 +99,37 @@ def held_out(root: Path, overrides: list[str], seed: int = 0) -> dict:
     truth_rows = read_table(root / "data/truth/contours.parquet", TRUTH_CONTOURS)
     truth = {
         stem: {
-            s: stage.frames[stem].to_working(g.sort_values("point")[["x", "y"]].to_numpy(np.float64))
+            s: frames[stem].to_working(g.sort_values("point")[["x", "y"]].to_numpy(np.float64))
             for s, g in rows.groupby("structure")
         }
         for stem, rows in truth_rows.groupby("filestem")
-        if stem in stage.frames
+        if stem in frames
     }
-    views = {stem: stage.frames[stem].view_box() for stem in contours if stem in stage.frames}
-    ref = stage.reference
-    complete = [k for k in sorted(contours) if k != ref.filestem and all(s in contours[k] for s in structures)]
+    views = {stem: frames[stem].view_box() for stem in contours if stem in frames}
+    ref = make_reference(
+        reference_stem, contours[reference_stem], WRIST.landmark_counts, borders[reference_stem], views[reference_stem]
+    )
+    complete = [k for k in sorted(contours) if k != ref.filestem and all(s in contours[k] for s in STRUCTURES)]
     order = np.random.default_rng(seed).permutation(len(complete))
     halves = [sorted(complete[i] for i in order[f::2]) for f in (0, 1)]
     ours, theirs = [], []
     for fold in (0, 1):
         build = halves[fold]
-        averaged: list = []
-        template, _ = groupwise_template(
-            ref, [(contours[k], borders[k], views[k]) for k in build], stage.reg_params, iterations=1, collect=averaged
-        )
+        built = groupwise_template(ref, [(contours[k], borders[k], views[k]) for k in build], params, template_params)
         identity = {
             s: template_identity(
-                stage.reference_landmarks[s],
-                stage.reference_truth[s],
-                [(lms[s], valid[s], truth[build[i]][s]) for i, lms, valid in averaged if s in lms],
+                ref.landmarks[s],
+                truth[ref.filestem][s],
+                [(a.landmarks[s], a.evidence[s], truth[build[a.index]][s]) for a in built.averaged if s in a.landmarks],
             )
-            for s in structures
+            for s in STRUCTURES
         }
         for stem in (k for k in passed if k not in build and k != ref.filestem):
-            results, _ = register_image(template, contours[stem], stage.reg_params, borders[stem], views[stem])
+            results, _ = register_image(built.template, contours[stem], params, borders[stem], views[stem])
             for s, res in results.items():
                 args = (
-                    stage.reference_landmarks[s],
-                    stage.reference_truth[s],
+                    ref.landmarks[s],
+                    truth[ref.filestem][s],
                     res.landmarks,
                     truth[stem][s],
                     views[ref.filestem],
@@ -148,7 +159,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra params.yaml override, e.g. register.lam=8",
+        help="extra params.yaml override, e.g. register.registration.lam=8",
     )
     parser.add_argument("--held-out", action="store_true", help="also the two-fold cross-fitted error")
     args = parser.parse_args()

@@ -9,6 +9,7 @@ a Prefect task runner (``pipelines``).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -147,6 +148,24 @@ class Stage(ABC, Generic[P]):
 
 
 _PROGRESS_LOCK = threading.Lock()
+
+
+def read_metrics(folder: Path, name: str) -> dict:
+    """A stage's metrics as it reported them: ``<name>.json`` with ``<name>-info.json`` (its words) merged in.
+
+    The inverse of ``Stage.write_metrics``: which of the two files holds a value
+    does not change it. Missing files read as empty.
+    """
+    parts = [folder / f"{name}.json", folder / f"{name}-info.json"]
+    numbers, info = (json.loads(p.read_text()) if p.exists() else {} for p in parts)
+    return _merged(numbers, info)
+
+
+def _merged(numbers: dict, info: dict) -> dict:
+    out = dict(numbers)
+    for key, value in info.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def split_metrics(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

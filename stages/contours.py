@@ -1,22 +1,23 @@
 """Stage ``contours``: per-bone masks -> ordered outline point clouds (working pixels).
 
-Output ``paths.contours``: one ``shard-XXXX.parquet`` (CONTOURS schema) per mask
-shard, same name and items, so later stages can pair a contour shard with its
-mask shard; and ``rejects.parquet`` (REJECTS) with one row per bone that has no
-usable outline, the reason written ``"<structure>: <why>"`` (an image keeps its
-other bones; ``register`` decides whether the image is excluded).
+Output ``paths.contours``: one ``shard-XXXX.parquet`` (CONTOURS schema, see
+``denseseg.io.contours``) per mask shard, same name and items, so later stages can
+pair a contour shard with its mask shard; and ``rejects.parquet`` (REJECTS) with
+one row per bone that has no usable outline, the reason written
+``"<structure>: <why>"`` (an image keeps its other bones; ``register`` decides
+whether the image is excluded).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.contours import contour_frame
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import CONTOURS, MANIFEST, REJECTS, read_table, write_table
 from denseseg.preprocessing.working_frame import WorkingFrame
@@ -25,55 +26,16 @@ from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class ContoursParams(StageParams):
-    anatomy: str = "wrist"
-    total_points: int = Field(4850, gt=0, description="outline points per image, shared by perimeter")
-    min_points_per_bone: int = Field(8, ge=3)
-    min_pixels: int = Field(10, ge=1, description="smaller masks are degenerate")
-    min_thickness_px: float = Field(1.5, ge=0, description="2*area/perimeter below this is a line")
+    anatomy: str
+    total_points: int = Field(gt=0, description="outline points per image, shared by perimeter")
+    min_points_per_bone: int = Field(ge=3)
+    min_pixels: int = Field(ge=1, description="smaller masks are degenerate")
+    min_thickness_px: float = Field(ge=0, description="2*area/perimeter below this is a line")
     edge_tol_px: float = Field(
-        2.5,
         ge=0,
         description="outline points this close to the radiograph's edge are the cut (predicted masks "
         "often stop a pixel or two short of it)",
     )
-
-
-def contour_frame(
-    filestem: str, contours: dict[str, np.ndarray], structures, view, edge_tol: float = 0.25
-) -> pd.DataFrame:
-    """The CONTOURS rows of one image; ``view``: its (height, width) or the box showing the radiograph."""
-    parts = []
-    for s in structures:
-        if s in contours:
-            pts = contours[s]
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "filestem": filestem,
-                        "structure": s,
-                        "point": np.arange(len(pts), dtype=np.int32),
-                        "x": pts[:, 0].astype(np.float32),
-                        "y": pts[:, 1].astype(np.float32),
-                        "border": border_flags(pts, view, edge_tol),
-                    }
-                )
-            )
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CONTOURS.names)
-
-
-def read_contour_shard(path: Path, structures=None, with_border: bool = False):
-    """{filestem: {structure: (n, 2) float64}} from one contour shard, in point order.
-
-    With ``with_border`` also {filestem: {structure: (n,) bool}}, the edge flags.
-    """
-    df = read_table(path, CONTOURS).sort_values(["filestem", "structure", "point"], kind="stable")
-    out: dict[str, dict[str, np.ndarray]] = {}
-    border: dict[str, dict[str, np.ndarray]] = {}
-    for (stem, s), g in df.groupby(["filestem", "structure"], sort=False):
-        if structures is None or s in structures:
-            out.setdefault(stem, {})[s] = g[["x", "y"]].to_numpy(np.float64)
-            border.setdefault(stem, {})[s] = g["border"].to_numpy(bool)
-    return (out, border) if with_border else out
 
 
 class ContoursStage(Stage[ContoursParams]):
@@ -124,9 +86,9 @@ class ContoursStage(Stage[ContoursParams]):
             if stem not in self.frames:
                 raise StageError(f"{shard}: image {stem} is not in the ingest manifest; masks and ingest disagree")
             # cut bones end at the radiograph's edge, inside any letterbox padding
-            frames.append(
-                contour_frame(stem, contours, self.structures, self.frames[stem].view_box(), self.params.edge_tol_px)
-            )
+            view = self.frames[stem].view_box()
+            borders = {s: border_flags(pts, view, self.params.edge_tol_px) for s, pts in contours.items()}
+            frames.append(contour_frame(stem, contours, borders, self.structures))
             points += sum(len(v) for v in contours.values())
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
         write_table(table, self.staging / shard.name, CONTOURS)

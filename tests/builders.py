@@ -86,3 +86,30 @@ def write_ingest(folder: Path, images: dict[str, np.ndarray], spacing_mm: float,
         )
     write_table(pd.DataFrame(rows, columns=MANIFEST.names), folder / "manifest.parquet", MANIFEST)
     return folder
+
+
+def project_params(section: str, **overrides) -> dict:
+    """A section of the project's ``params.yaml`` (dotted, e.g. ``register.registration``), keys overridden.
+
+    Tests of the library build its parameter models from the values the pipeline
+    runs with, changing only what a test is about.
+    """
+    import yaml
+
+    node = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    for key in section.split("."):
+        node = node[key]
+    unknown = set(overrides) - set(node)
+    if unknown:
+        raise KeyError(f"params.yaml {section} has no key(s) {', '.join(sorted(unknown))}")
+    return {**node, **overrides}
+
+
+def make_trainer(n_outputs: int, channels, num_res_units: int, seed: int, **training):
+    """A CPU propagation trainer with the pipeline's training params (``propagate.training``), changed where asked."""
+    from denseseg.propagation.network import NetworkParams
+    from denseseg.propagation.trainer import SegmentationTrainer, TrainConfig
+
+    network = NetworkParams(channels=channels, num_res_units=num_res_units, dropout=0.0)
+    config = TrainConfig(**project_params("propagate.training", **training))
+    return SegmentationTrainer(n_outputs, network, config, seed=seed, device="cpu")

@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from denseseg.anatomy import WRIST
+from denseseg.propagation.records import LOSS_COLUMNS, loss_rows, round_row
 from denseseg.propagation.rounds import RoundRecord
-from stages.propagate import LOSS_COLUMNS, PropagateStage, loss_rows
 from tests.conftest import PROJECT
 
 DVC_YAML = yaml.safe_load((PROJECT / "dvc.yaml").read_text())
@@ -43,7 +44,7 @@ def _write_plot_files(root: Path) -> None:
     records = [_record(1, 0.8), _record(2, 0.9)]
     folder = root / PLOTS
     folder.mkdir(parents=True)
-    pd.DataFrame([PropagateStage._round_row(r) for r in records]).to_csv(folder / "rounds.csv", index=False)
+    pd.DataFrame([round_row(r, WRIST) for r in records]).to_csv(folder / "rounds.csv", index=False)
     rows = loss_rows(records, {1: 3, 2: 2}.get)
     pd.DataFrame(rows, columns=LOSS_COLUMNS).to_csv(folder / "train_loss.csv", index=False)
 

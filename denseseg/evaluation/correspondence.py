@@ -2,9 +2,9 @@
 
 The phantom knows, for every image and bone, the position of each atlas contour
 point (dense points, in atlas order). A reference landmark is a point on the
-reference's outline; its anatomical identity is its continuous parameter along the
+reference's outline; its anatomical identity is its vertex parameter along the
 reference's truth contour (projection onto the closed polyline: segment index plus
-fraction). The true position of that landmark in another image is the same
+fraction, see ``denseseg.shape.polyline``). The true position of that landmark in another image is the same
 parameter looked up on that image's truth contour; the error is the distance
 between the registered landmark and that position, in working pixels.
 
@@ -23,36 +23,13 @@ is not an anatomical point) and its true position lies inside the target image
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from denseseg.shape.polyline import point_at_vertex_parameter, vertex_parameter
 from denseseg.shape.view_box import inside_box
-
-
-def contour_parameter(points: np.ndarray, contour: np.ndarray) -> np.ndarray:
-    """Continuous index in [0, n) of each point's projection onto the closed ``contour``."""
-    points = np.asarray(points, dtype=np.float64)
-    a = np.asarray(contour, dtype=np.float64)
-    b = np.roll(a, -1, axis=0)
-    ab = b - a
-    len2 = (ab * ab).sum(1)
-    len2[len2 == 0] = 1.0
-    ap = points[:, None, :] - a[None]
-    t = np.clip((ap * ab[None]).sum(2) / len2[None], 0.0, 1.0)
-    proj = a[None] + t[..., None] * ab[None]
-    best = ((points[:, None, :] - proj) ** 2).sum(2).argmin(1)
-    return best + t[np.arange(len(points)), best]
-
-
-def point_at_parameter(contour: np.ndarray, param: np.ndarray) -> np.ndarray:
-    """Position on the closed ``contour`` at continuous index ``param`` (linear between points)."""
-    contour = np.asarray(contour, dtype=np.float64)
-    n = len(contour)
-    param = np.mod(np.asarray(param, dtype=np.float64), n)
-    i0 = np.floor(param).astype(int) % n
-    frac = (param - np.floor(param))[:, None]
-    return (1.0 - frac) * contour[i0] + frac * contour[(i0 + 1) % n]
 
 
 def _check_same_atlas(reference_truth: np.ndarray, target_truth: np.ndarray) -> None:
@@ -75,8 +52,8 @@ def true_positions(
     """
     _check_same_atlas(reference_truth, target_truth)
     if identity is None:
-        identity = contour_parameter(reference_landmarks, reference_truth)
-    return point_at_parameter(target_truth, identity)
+        identity = vertex_parameter(reference_landmarks, reference_truth)
+    return point_at_vertex_parameter(target_truth, identity)
 
 
 def template_identity(
@@ -94,13 +71,13 @@ def template_identity(
     with fewer than ``min_images`` of them the template kept the reference's
     position, and so the reference's parameter (as ``groupwise_template`` does).
     """
-    start = contour_parameter(reference_landmarks, reference_truth)
+    start = vertex_parameter(reference_landmarks, reference_truth)
     n = len(reference_truth)
     total = np.zeros(len(start))
     count = np.zeros(len(start))
     for landmarks, evidence, truth in registered:
         _check_same_atlas(reference_truth, truth)
-        offset = np.mod(contour_parameter(landmarks, truth) - start + 0.5 * n, n) - 0.5 * n
+        offset = np.mod(vertex_parameter(landmarks, truth) - start + 0.5 * n, n) - 0.5 * n
         evidence = np.asarray(evidence, dtype=bool)
         total[evidence] += offset[evidence]
         count[evidence] += 1
@@ -176,3 +153,141 @@ def summarise_by_group(
     }
     out["structures"] = {s: summarise(e) for s, e in per_structure.items()}
     return out
+
+
+IDENTITY_TEMPLATE = "template: mean atlas point of the registered reference landmarks it averages"
+IDENTITY_REFERENCE = "reference: the reference landmarks' atlas points"
+_FIGURES = ("median_px", "mean_px", "p95_px")
+
+
+class RegistrationAccuracy:
+    """Registered landmarks against the phantom's truth: appended bone by bone, reduced once.
+
+    In the manner of a MONAI metric: ``append`` scores one registered bone and keeps
+    its errors, ``aggregate`` reduces everything appended into the figures of
+    ``registration.json``, ``reset`` empties it; ``fresh`` gives an empty one with the
+    same landmarks (one per shard), ``extend`` appends another's errors after its own
+    (shards in order, so the reduction does not depend on the number of workers).
+
+    The true point of a landmark is its atlas point: the template landmark's own when
+    a template averaged registered images (``template_identity``), else the
+    reference landmark's; ``reference_identity`` scores the same landmarks at the
+    reference's atlas points. Only landmarks with anatomy at both ends are scored
+    (``scored_errors``). Two subsets qualify the headline: ``*_inside`` (true point at
+    least ``inside_margin_px`` from the edges of both images) and ``*_uncut`` (the
+    bone whole in both the reference and the image).
+
+    Args:
+        reference_landmarks: {structure: (L, 2)} the landmark identities: the reference's, never the template's.
+        reference_truth: {structure: (n, 2)} the reference image's truth contours, working pixels.
+        reference_view: the reference image's view ((height, width) or its view box).
+        reference_cut: {structure: bool} the reference's bones cut by its image edge.
+        inside_margin_px: the margin of the ``*_inside`` figures.
+        averaged: per image the template averages, ({structure: registered reference landmarks},
+            {structure: evidence flags}, {structure: that image's truth contour, working pixels});
+            empty without a template.
+    """
+
+    def __init__(
+        self,
+        reference_landmarks: Mapping[str, np.ndarray],
+        reference_truth: Mapping[str, np.ndarray],
+        reference_view: Sequence[float],
+        reference_cut: Mapping[str, bool],
+        inside_margin_px: float,
+        averaged: Sequence[tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray], Mapping[str, np.ndarray]]] = (),
+    ):
+        self.reference_landmarks = reference_landmarks
+        self.reference_truth = reference_truth
+        self.reference_view = reference_view
+        self.reference_cut = reference_cut
+        self.inside_margin_px = inside_margin_px
+        scored = [s for s in reference_truth if s in reference_landmarks]
+        # the reference landmarks' atlas points, once (not per scored image)
+        self.reference_identity = {s: vertex_parameter(reference_landmarks[s], reference_truth[s]) for s in scored}
+        self.identity = {
+            s: template_identity(
+                reference_landmarks[s],
+                reference_truth[s],
+                [(lms[s], valid[s], truth[s]) for lms, valid, truth in averaged if s in lms and s in truth],
+            )
+            for s in scored
+        }
+        self.from_template = bool(averaged)
+        self.reset()
+
+    def reset(self) -> None:
+        self.errors: dict[str, list[np.ndarray]] = {s: [] for s in self.reference_landmarks}
+        self.inside: list[np.ndarray] = []
+        self.uncut: list[np.ndarray] = []
+        self.at_reference: list[np.ndarray] = []
+        self.unscored = 0
+
+    def fresh(self) -> RegistrationAccuracy:
+        """An empty accumulator over the same landmarks and truth."""
+        other = copy.copy(self)
+        other.reset()
+        return other
+
+    def scores(self, structure: str) -> bool:
+        """Whether ``structure`` can be scored (the reference has its truth)."""
+        return structure in self.reference_truth
+
+    def append(
+        self, structure: str, registered: np.ndarray, target_truth: np.ndarray, view: Sequence[float], cut: bool
+    ) -> np.ndarray:
+        """Score one registered bone of an image (``cut``: by its image edge); returns its landmarks' true points."""
+        ref_lm, ref_truth = self.reference_landmarks[structure], self.reference_truth[structure]
+        ref_view = self.reference_view
+        identity = self.identity.get(structure)
+        err, left_out = scored_errors(ref_lm, ref_truth, registered, target_truth, ref_view, view, identity=identity)
+        self.errors[structure].append(err)
+        self.unscored += left_out
+        at_reference = scored_errors(
+            ref_lm, ref_truth, registered, target_truth, ref_view, view, identity=self.reference_identity[structure]
+        )[0]
+        self.at_reference.append(at_reference)
+        # the same landmarks, flagged: away from both images' edges; bone whole in both images
+        truth_points = true_positions(ref_lm, ref_truth, target_truth, identity)
+        keep = inside_image(ref_lm, ref_view) & inside_image(truth_points, view)
+        margin = self.inside_margin_px
+        inner = inside_image(ref_lm, ref_view, margin) & inside_image(truth_points, view, margin)
+        self.inside.append(err[inner[keep]])
+        if not (self.reference_cut[structure] or cut):
+            self.uncut.append(err)
+        return truth_points
+
+    def extend(self, other: RegistrationAccuracy) -> None:
+        """Append everything ``other`` holds after what this one holds."""
+        for s, errors in other.errors.items():
+            self.errors[s].extend(errors)
+        self.inside.extend(other.inside)
+        self.uncut.extend(other.uncut)
+        self.at_reference.extend(other.at_reference)
+        self.unscored += other.unscored
+
+    def aggregate(self, groups: Mapping[str, tuple[str, ...]]) -> dict:
+        """The accuracy figures (see the class docstring); NaN figures for no landmarks."""
+        summary = summarise_by_group(self.errors, groups)
+        out: dict = {k: summary[k] for k in (*_FIGURES, "max_px")}
+        out["landmarks_scored"] = summary["n"]
+        out["landmarks_unscored"] = self.unscored  # cut by the image edge
+        out["groups"] = summary["groups"]
+        for name, parts in (("inside", self.inside), ("uncut", self.uncut)):
+            part = summarise(np.concatenate(parts or [np.zeros(0)]))
+            out.update({f"{k}_{name}": part[k] for k in _FIGURES})
+            out[f"landmarks_{name}"] = part["n"]
+        out["inside_margin_px"] = self.inside_margin_px
+        out["identity"] = IDENTITY_TEMPLATE if self.from_template else IDENTITY_REFERENCE
+        part = summarise(np.concatenate(self.at_reference or [np.zeros(0)]))
+        out["reference_identity"] = {k: part[k] for k in _FIGURES}
+        return out
+
+    @staticmethod
+    def unscored_figures() -> dict:
+        """The same keys as null where there is no truth to score against."""
+        out: dict = {"median_px": None, "mean_px": None, "p95_px": None, "max_px": None, "groups": None}
+        for name in ("inside", "uncut"):
+            out.update({f"{k}_{name}": None for k in _FIGURES})
+        out.update({"identity": None, "reference_identity": None})
+        return out

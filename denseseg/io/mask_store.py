@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from denseseg.io.atomic import atomic_file
@@ -107,3 +108,25 @@ def read_mask_shard(path: str | os.PathLike, structures: Sequence[str], items=No
 def read_confidences(path: str | os.PathLike) -> pa.Table:
     """The (item, structure, confidence) columns of a shard, without the bits."""
     return pq.read_table(Path(path), columns=["item", "structure", "confidence"])
+
+
+def write_item_subset(source: str | os.PathLike, dest: str | os.PathLike, items, structures: Sequence[str]) -> bool:
+    """Copy the rows of ``items`` from one shard to ``dest`` (no decoding), sorted by item and structure order.
+
+    Structures not in ``structures`` sort last. Nothing is written when the shard
+    holds none of the items; returns whether ``dest`` was written.
+    """
+    order = {s: i for i, s in enumerate(structures)}
+    table = pq.read_table(source, schema=MASK_SCHEMA)
+    table = table.filter(pc.is_in(table["item"], value_set=pa.array(sorted(items), pa.string())))
+    if table.num_rows == 0:
+        return False
+    rank = np.lexsort(
+        (
+            np.array([order.get(s, len(order)) for s in table["structure"].to_pylist()]),
+            np.array(table["item"].to_pylist(), dtype=object).astype(str),
+        )
+    )
+    table = table.take(pa.array(rank)).replace_schema_metadata(None)
+    pq.write_table(table, dest, compression="zstd")
+    return True

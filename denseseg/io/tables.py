@@ -160,3 +160,19 @@ TRUTH_IMAGES = _schema(
     ("bones_present", pa.list_(pa.string())),
     ("bones_visible", pa.list_(pa.string())),
 )
+
+
+def reasons_by_item(path: str | os.PathLike) -> dict[str, list[str]]:
+    """{filestem: its reasons, in file order} from a REJECTS table; empty when there is no such file."""
+    if not Path(path).exists():
+        return {}
+    out: dict[str, list[str]] = {}
+    for row in read_table(path, REJECTS).itertuples():
+        out.setdefault(row.filestem, []).append(row.reason)
+    return out
+
+
+def reject_frame(rows, stage: str, by: tuple[str, ...] = ("filestem",)) -> pd.DataFrame:
+    """REJECTS rows of one stage from (filestem, reason) pairs, sorted (stably) by the ``by`` columns."""
+    frame = pd.DataFrame([(filestem, stage, reason) for filestem, reason in rows], columns=REJECTS.names)
+    return frame.sort_values(list(by), kind="stable", ignore_index=True)

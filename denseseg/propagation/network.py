@@ -13,14 +13,26 @@ from collections.abc import Sequence
 
 import torch
 from monai.networks.nets import UNet
+from pydantic import BaseModel, ConfigDict, Field
 
 
-def build_unet(
-    n_outputs: int,
-    channels: Sequence[int] = (16, 32, 64, 128),
-    num_res_units: int = 2,
-    dropout: float = 0.0,
-) -> UNet:
+class NetworkParams(BaseModel):
+    """The propagation UNet (``propagate.network`` in ``params.yaml``).
+
+    Args:
+        channels: widths per level; each level but the deepest halves the resolution.
+        num_res_units: residual units per level.
+        dropout: dropout probability.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: tuple[int, ...] = Field(min_length=2)
+    num_res_units: int = Field(ge=0)
+    dropout: float = Field(ge=0, lt=1)
+
+
+def build_unet(n_outputs: int, channels: Sequence[int], num_res_units: int, dropout: float) -> UNet:
     """A 2-D residual UNet, one input channel (the radiograph), ``n_outputs`` logits.
 
     Every level but the deepest halves the resolution, so inputs must be a

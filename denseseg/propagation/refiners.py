@@ -19,9 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage as ndi
 from skimage.morphology import disk
 from skimage.segmentation import random_walker
@@ -264,28 +265,69 @@ class SamRefiner:
         return out
 
 
+class RefinerParams(BaseModel):
+    """Which refiner runs and how (``propagate.refiner`` in ``params.yaml``).
+
+    Args:
+        method: classical, or sam (needs ``sam_checkpoint`` and the segment-anything package).
+        sam_checkpoint: path to a SAM checkpoint (e.g. sam_vit_b_01ec64.pth).
+        sam_model_type: the SAM architecture of the checkpoint.
+        sam_box_margin: pixels added around the pseudo-label's box prompt.
+        random_walker: the classical refiner runs a random walker on the uncertain band.
+        rw_beta: the random walker's edge sensitivity.
+        rw_high: probability above which a pixel seeds the bone.
+        rw_low: probability below which a pixel seeds the background.
+        smooth_radius: radius of the morphological smoothing.
+        min_area: a refined bone of fewer pixels is dropped (classical).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: Literal["classical", "sam"]
+    sam_checkpoint: str | None
+    sam_model_type: str
+    sam_box_margin: int = Field(ge=0)
+    random_walker: bool
+    rw_beta: float = Field(gt=0)
+    rw_high: float = Field(gt=0, lt=1)
+    rw_low: float = Field(gt=0, lt=1)
+    smooth_radius: int = Field(ge=0)
+    min_area: int = Field(ge=0)
+
+
 def make_refiner(
-    kind: str = "classical",
-    sam_checkpoint: str | None = None,
-    sam_model_type: str = "vit_b",
-    device: str = "cpu",
-    log: logging.Logger | None = None,
-    **classical,
+    params: RefinerParams, threshold: float, device: str = "cpu", log: logging.Logger | None = None
 ) -> Refiner:
-    """The refiner the params ask for, with a log line that says which one runs and why."""
+    """The refiner the params ask for, with a log line that says which one runs and why.
+
+    ``threshold``: the probability a pixel needs to be bone (``propagate.prob_threshold``).
+    """
     log = log or logging.getLogger(__name__)
-    kind = (kind or "classical").lower()
-    if kind not in ("classical", "sam"):
-        raise ValueError(f"unknown refiner {kind!r}; choose classical or sam")
-    if kind == "sam" and sam_checkpoint:
-        refiner = SamRefiner(checkpoint=sam_checkpoint, model_type=sam_model_type, device=device)
+    if params.method == "sam" and params.sam_checkpoint:
+        refiner = SamRefiner(
+            checkpoint=params.sam_checkpoint,
+            model_type=params.sam_model_type,
+            device=device,
+            threshold=threshold,
+            smooth_radius=params.smooth_radius,
+            box_margin=params.sam_box_margin,
+        )
         log.info("refinement: %s", refiner.description)
         return refiner
-    refiner = ClassicalRefiner(**classical)
-    if kind == "sam":
+    refiner = ClassicalRefiner(
+        threshold=threshold,
+        high=params.rw_high,
+        low=params.rw_low,
+        beta=params.rw_beta,
+        smooth_radius=params.smooth_radius,
+        use_random_walker=params.random_walker,
+        min_area=params.min_area,
+    )
+    if params.method == "sam":
         log.warning("refiner 'sam' requested but no sam_checkpoint given: running the %s", refiner.description)
     else:
-        extra = f" (sam_checkpoint {sam_checkpoint} ignored: refiner is classical)" if sam_checkpoint else ""
+        ignored = params.sam_checkpoint
+        extra = f" (sam_checkpoint {ignored} ignored: refiner is classical)" if ignored else ""
         log.info("refinement: %s%s", refiner.description, extra)
     return refiner
 

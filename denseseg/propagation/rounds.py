@@ -30,9 +30,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from denseseg.propagation.confidence import decide, image_confidence
 from denseseg.propagation.data import PairDataset
+from denseseg.propagation.network import NetworkParams
 from denseseg.propagation.refiners import Refiner
 from denseseg.propagation.store import ShardMasks, ShardWriter
 from denseseg.propagation.trainer import SegmentationTrainer, TrainConfig
@@ -42,33 +44,44 @@ Progress = Callable[[int, str, int, int], None]
 
 
 class Evaluator(Protocol):
-    """Scores a round one image at a time (e.g. against a phantom's truth), keeping sums, not masks."""
+    """Scores a round one image at a time (e.g. against a phantom's truth), keeping sums, not masks.
 
-    def add(self, round: int, item: str, masks: np.ndarray, accepted: bool) -> None:
+    ``denseseg.evaluation.segmentation_scores.PropagationScores`` is one.
+    """
+
+    def append(self, round: int, item: str, masks: np.ndarray, accepted: bool) -> None:
         """One unlabelled image's refined masks (S, H, W) and whether it became a pseudo-label."""
 
-    def summary(self, round: int) -> dict:
+    def aggregate(self, round: int) -> dict:
         """The round's scores, for its record."""
 
 
-@dataclass(frozen=True)
-class PropagationConfig:
-    rounds: int = 2
-    epochs: int = 100  # first round (and every round without warm start)
-    finetune_epochs: int = 40  # rounds 2.. when warm-starting
-    warm_start: bool = True
-    channels: tuple[int, ...] = (8, 16, 32, 64, 128)
-    num_res_units: int = 0
-    batch_size: int = 4
-    lr: float = 2e-2
-    augment: bool = True
-    confidence_threshold: float = 0.6
-    prob_threshold: float = 0.5
-    expected_fraction: float = 1.0  # a bone present in at least this fraction of seeds must be predicted
-    chunk_size: int = 64  # images per prediction shard (rounded up to a multiple of batch_size)
-    cache_items: int = 64  # training pairs kept in memory (packed masks)
-    seed: int = 0
-    device: str = "auto"
+class PropagationParams(BaseModel):
+    """The rounds of label propagation (the ``propagate`` section of ``params.yaml``, less the run's settings).
+
+    Args:
+        rounds: train, predict, refine and accept this many times.
+        epochs: epochs of the first round (and of every round without warm start).
+        finetune_epochs: epochs of the later rounds when warm-starting.
+        warm_start: later rounds continue from the previous round's weights.
+        confidence_threshold: an image becomes a pseudo-label when its weakest bone is at least this confident.
+        prob_threshold: the probability a pixel needs to be bone (prediction, refinement, confidence).
+        expected_fraction: bones present in this share of the seeds must be predicted, else the image is excluded.
+        network: the UNet.
+        training: how it is trained.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rounds: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    finetune_epochs: int = Field(ge=0)
+    warm_start: bool
+    confidence_threshold: float = Field(ge=0, le=1)
+    prob_threshold: float = Field(gt=0, lt=1)
+    expected_fraction: float = Field(ge=0, le=1)
+    network: NetworkParams
+    training: TrainConfig
 
 
 @dataclass
@@ -129,9 +142,14 @@ def propagate(
     images: Mapping[str, np.ndarray],
     seeds: Mapping[str, np.ndarray],
     structures: Sequence[str],
-    config: PropagationConfig,
+    config: PropagationParams,
     refiner: Refiner,
     workdir: str | Path,
+    *,
+    seed: int,
+    device: str,
+    chunk_size: int,
+    cache_items: int,
     evaluator: Evaluator | None = None,
     progress: Progress | None = None,
     log: logging.Logger | None = None,
@@ -140,6 +158,21 @@ def propagate(
 
     The refined masks of every round go to mask-store shards under ``workdir``
     (the last round's stay there: ``result.masks`` reads them).
+
+    Args:
+        images: {item: normalised (H, W) image}, seeds included (may read from disk on access).
+        seeds: {item: (S, H, W) bool} the manual masks.
+        structures: the mask channels.
+        config: the rounds' parameters.
+        refiner: turns a prediction into masks.
+        workdir: where each round's shards go.
+        seed: round r's network starts from ``seed + 7919 * (r - 1)`` (with warm start: round 1's).
+        device: auto, cpu or cuda.
+        chunk_size: images per prediction shard (rounded up to a multiple of the batch size).
+        cache_items: training pairs kept in memory (packed masks); the rest is read per batch.
+        evaluator: scores each round (e.g. ``PropagationScores``).
+        progress: told how far training and prediction are.
+        log: where the rounds are logged.
     """
     log = log or logging.getLogger(__name__)
     if not len(seeds):
@@ -157,7 +190,8 @@ def propagate(
     seed_set = set(seed_items)
     unlabelled = sorted(k for k in images if k not in seed_set)
     # chunks hold whole prediction batches, so the batches (and the bytes) do not depend on the chunk size
-    chunk = math.ceil(max(config.chunk_size, 1) / config.batch_size) * config.batch_size
+    batch_size = config.training.batch_size
+    chunk = math.ceil(max(chunk_size, 1) / batch_size) * batch_size
     pseudo: list[str] = []
     previous: ShardMasks | None = None
     confidence: dict[str, np.ndarray] = {}
@@ -168,15 +202,8 @@ def propagate(
         started = time.perf_counter()
         fresh = trainer is None or not config.warm_start
         if fresh:
-            train_cfg = TrainConfig(
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                lr=config.lr,
-                augment=config.augment,
-                seed=config.seed + 7919 * (r - 1),
-                device=config.device,
-            )
-            trainer = SegmentationTrainer(n_struct, config.channels, config.num_res_units, train_cfg)
+            round_seed = seed + 7919 * (r - 1)
+            trainer = SegmentationTrainer(n_struct, config.network, config.training, seed=round_seed, device=device)
         epochs = config.epochs if fresh else config.finetune_epochs
         train_items = seed_items + pseudo
         log.info(
@@ -190,14 +217,14 @@ def propagate(
         )
         callback = (lambda e, n, loss, r=r: progress(r, "train", e, n)) if progress else None
         labels = _Labels(seeds, previous) if previous is not None else seeds
-        dataset = PairDataset(train_items, images, labels, n_struct, shape, config.cache_items)
+        dataset = PairDataset(train_items, images, labels, n_struct, shape, cache_items)
         losses = trainer.fit(dataset, epochs=epochs, callback=callback)
         del dataset
         writer = ShardWriter(workdir / f"round-{r}", structures, chunk)
         new_pseudo: list[str] = []
         rejected = {}
-        for start in range(0, len(unlabelled), config.batch_size):
-            batch = unlabelled[start : start + config.batch_size]
+        for start in range(0, len(unlabelled), batch_size):
+            batch = unlabelled[start : start + batch_size]
             batch_images = [images[k] for k in batch]
             probs = trainer.predict(batch_images)
             for k, image, p in zip(batch, batch_images, probs):
@@ -212,9 +239,9 @@ def propagate(
                 else:
                     rejected[k] = reason
                 if evaluator is not None:
-                    evaluator.add(r, k, refined, reason is None)
+                    evaluator.append(r, k, refined, reason is None)
             del probs, batch_images
-            done = min(start + config.batch_size, len(unlabelled))
+            done = min(start + batch_size, len(unlabelled))
             if progress and (done % chunk == 0 or done == len(unlabelled)):
                 progress(r, "predict", done, len(unlabelled))
         index = writer.close()
@@ -234,7 +261,7 @@ def propagate(
         )
         pseudo = new_pseudo
         if evaluator is not None:
-            record.scores = evaluator.summary(r)
+            record.scores = evaluator.aggregate(r)
         record.seconds = round(time.perf_counter() - started, 3)
         records.append(record)
         log.info(

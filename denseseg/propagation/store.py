@@ -12,7 +12,8 @@ round's predictions, the truth) live in mask-store shards on disk
   remembering which shard holds which item;
 - ``LazyImages``: a read-only mapping item -> image that calls a loader on access;
 - ``LRUCache``: the small cache both use;
-- ``write_row_shard``: a shard from rows copied out of other shards (no decoding).
+- ``write_row_shard``: a shard from rows copied out of other shards (no decoding);
+  ``write_item_shards`` shards many items so.
 """
 
 from __future__ import annotations
@@ -153,6 +154,17 @@ def write_row_shard(path: str | os.PathLike, tables: Iterable[pa.Table]) -> None
     table = table.cast(MASK_SCHEMA).combine_chunks().replace_schema_metadata(None)
     with atomic_file(path) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+
+
+def write_item_shards(folder: str | os.PathLike, items: Sequence[str], sources: Sequence[ShardMasks], size: int) -> int:
+    """``shard-XXXX.parquet`` files of ``size`` items each, in the given order, rows copied from the first
+    source that holds an item; returns the number of shards."""
+    folder = Path(folder)
+    shards = 0
+    for shards, start in enumerate(range(0, len(items), size), 1):
+        rows = [next(src for src in sources if k in src).rows(k) for k in items[start : start + size]]
+        write_row_shard(folder / f"shard-{shards - 1:04d}.parquet", rows)
+    return shards
 
 
 class LazyImages(Mapping):

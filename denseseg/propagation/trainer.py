@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import Dataset
 
 from denseseg.propagation.data import ArrayPairs
-from denseseg.propagation.network import autocast, build_unet, divisor, pick_device, prepare_input, to_device
+from denseseg.propagation.network import (
+    NetworkParams,
+    autocast,
+    build_unet,
+    divisor,
+    pick_device,
+    prepare_input,
+    to_device,
+)
 
 # called after every epoch with (epoch, epochs, mean loss)
 EpochCallback = Callable[[int, int, float], None]
@@ -34,19 +42,32 @@ def normalise_image(image: np.ndarray) -> np.ndarray:
     return (np.clip((x - lo) / (hi - lo), 0.0, 1.0) - 0.5).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    dice_weight: float = 1.0
-    augment: bool = True
-    max_rotation_deg: float = 10.0
-    max_scale: float = 0.1  # +- fraction
-    max_shift: float = 0.05  # +- fraction of the side
-    seed: int = 0
-    device: str = "auto"
+class TrainConfig(BaseModel):
+    """How the propagation network is trained (``propagate.training`` in ``params.yaml``).
+
+    Args:
+        batch_size: images per batch (training and prediction).
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        dice_weight: weight of the soft Dice term beside the binary cross-entropy.
+        augment: a random affine map and intensity gain per training image.
+        max_rotation_deg: rotation drawn from U(-max, max) degrees.
+        max_scale: scale drawn from 1 + U(-max, max).
+        max_shift: shift along each axis drawn from U(-max, max) times the side.
+        intensity_gain: image intensities multiplied by 1 + U(-gain, gain).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    dice_weight: float = Field(ge=0)
+    augment: bool
+    max_rotation_deg: float = Field(ge=0)
+    max_scale: float = Field(ge=0, lt=1)
+    max_shift: float = Field(ge=0)
+    intensity_gain: float = Field(ge=0, lt=1)
 
 
 def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -75,7 +96,7 @@ def random_affine(
     angle = u() * math.radians(config.max_rotation_deg)
     scale = 1.0 + u() * config.max_scale
     tx, ty = u() * 2 * config.max_shift, u() * 2 * config.max_shift
-    gain = 1.0 + u() * 0.1
+    gain = 1.0 + u() * config.intensity_gain
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(image.shape), align_corners=False)
@@ -86,24 +107,28 @@ def random_affine(
 
 
 class SegmentationTrainer:
-    """Holds one network; ``fit`` trains (again, from its current weights), ``predict`` gives probabilities."""
+    """Holds one network; ``fit`` trains (again, from its current weights), ``predict`` gives probabilities.
 
-    def __init__(
-        self,
-        n_outputs: int,
-        channels: Sequence[int] = (16, 32, 64, 128),
-        num_res_units: int = 2,
-        config: TrainConfig = TrainConfig(),
-    ):
+    Args:
+        n_outputs: one sigmoid output per bone.
+        network: the UNet's widths and residual units.
+        config: how it is trained.
+        seed: the initial weights and every random draw of its fits.
+        device: auto, cpu or cuda (see ``pick_device``).
+    """
+
+    def __init__(self, n_outputs: int, network: NetworkParams, config: TrainConfig, *, seed: int, device: str):
         self.n_outputs = int(n_outputs)
-        self.channels = tuple(channels)
+        self.channels = tuple(network.channels)
         self.config = config
-        self.device = pick_device(config.device)
+        self.seed = int(seed)
+        self.device = pick_device(device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
-        torch.manual_seed(config.seed)
-        self.model = to_device(build_unet(self.n_outputs, self.channels, num_res_units), self.device)
+        torch.manual_seed(self.seed)
+        unet = build_unet(self.n_outputs, self.channels, network.num_res_units, network.dropout)
+        self.model = to_device(unet, self.device)
         self.divisor = divisor(self.channels)
         self._fits = 0
 
@@ -117,7 +142,8 @@ class SegmentationTrainer:
         self,
         images: Sequence[np.ndarray] | Dataset,
         masks: Sequence[np.ndarray] | None = None,
-        epochs: int | None = None,
+        *,
+        epochs: int,
         callback: EpochCallback | None = None,
     ) -> list[float]:
         """Train on normalised images (H, W) and boolean masks (S, H, W); returns the loss per epoch.
@@ -130,10 +156,10 @@ class SegmentationTrainer:
         if not len(dataset):
             raise ValueError("need at least one training pair")
         cfg = self.config
-        epochs = cfg.epochs if epochs is None else int(epochs)
+        epochs = int(epochs)
         height, width = self._padded_size([dataset.max_shape])
         # each call to fit draws from its own stream, so repeated fits stay reproducible
-        generator = torch.Generator().manual_seed(cfg.seed * 1009 + self._fits)
+        generator = torch.Generator().manual_seed(self.seed * 1009 + self._fits)
         self._fits += 1
         optimiser = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.model.train()

@@ -67,3 +67,31 @@ def split_structures(flat: np.ndarray, anatomy: Anatomy) -> dict[str, np.ndarray
     """Flat (N, 2) points in anatomy order -> {structure: (N_s, 2)} views."""
     offsets = anatomy.landmark_offsets()
     return {s: flat[offsets[s] : offsets[s] + n] for s, n in anatomy.landmark_counts.items()}
+
+
+COLUMNS = ["filestem", "structure", "index", "x", "y"]
+
+
+def structure_rows(filestem: str, structure: str, points: np.ndarray) -> pd.DataFrame:
+    """LANDMARKS rows of one item and structure: points in order, index from 0, float32 (x, y)."""
+    return pd.DataFrame(
+        {
+            "filestem": filestem,
+            "structure": structure,
+            "index": np.arange(len(points), dtype=np.int16),
+            "x": points[:, 0].astype(np.float32),
+            "y": points[:, 1].astype(np.float32),
+        }
+    )
+
+
+def sorted_rows(parts: list[pd.DataFrame], structures) -> pd.DataFrame:
+    """LANDMARKS rows concatenated and sorted by item, structure (in ``structures`` order) and index."""
+    order = {s: i for i, s in enumerate(structures)}
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    return table.sort_values(
+        ["filestem", "structure", "index"],
+        key=lambda c: c.map(order) if c.name == "structure" else c,
+        kind="stable",
+        ignore_index=True,
+    )

@@ -8,12 +8,29 @@ accepted at Dice 0.8). The registration residual is reported beside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
 from skimage.draw import polygon as draw_polygon
 
-DEFAULT_DICE_THRESHOLD = 0.8
+
+class QCParams(BaseModel):
+    """When registered landmarks pass (``register.qc`` in ``params.yaml``).
+
+    Args:
+        dice_threshold: a bone passes when its landmark polygon and its mask agree at least this well.
+        max_residual_px: a bone also fails above this registration residual (None: no bound).
+        require_all_bones: an image without every bone fails (the bones it lacks are its reasons).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dice_threshold: float = Field(ge=0, le=1)
+    max_residual_px: float | None = Field(gt=0)
+    require_all_bones: bool
 
 
 def rasterise_polygon(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -41,7 +58,7 @@ def bone_qc(
     landmarks: np.ndarray,
     mask: np.ndarray,
     residual_px: float,
-    dice_threshold: float = DEFAULT_DICE_THRESHOLD,
+    dice_threshold: float,
     max_residual_px: float | None = None,
 ) -> BoneQC:
     """QC of one bone: Dice of the landmark polygon against ``mask`` and the residual."""
@@ -54,3 +71,87 @@ def bone_qc(
     if max_residual_px is not None and not residual_px <= max_residual_px:
         reasons.append(f"residual {residual_px:.2f} px > {max_residual_px}")
     return BoneQC(float(value), float(residual_px), not reasons, "; ".join(reasons))
+
+
+@dataclass(frozen=True)
+class ImageQC:
+    """QC of one image: a row per structure and the reasons it fails (none: it passes)."""
+
+    rows: list[tuple[str, float, float, bool, str]]  # (structure, dice, residual_px, passed, reason)
+    reasons: list[str] = field(default_factory=list)  # "<structure>: <why>"
+
+    @property
+    def passed(self) -> bool:
+        return not self.reasons
+
+
+def image_qc(
+    structures: Sequence[str],
+    results: Mapping[str, object],
+    masks: np.ndarray,
+    outlines: Mapping[str, np.ndarray],
+    problems: Mapping[str, str],
+    upstream: Sequence[str],
+    params: QCParams,
+) -> ImageQC:
+    """QC of every structure of one registered image.
+
+    A registered bone is checked by ``bone_qc``; a bone that was not registered
+    fails with the earlier stage's reason (``upstream``: "<structure>: <why>", the
+    contours stage's rejects), else the registration's (``problems``), else "no
+    outline". It fails the image when ``require_all_bones`` or when the image has
+    its outline (it failed in registration).
+
+    Args:
+        structures: the anatomy's structures, in order (the rows' order).
+        results: {structure: registered bone} with ``landmarks`` and ``residual_px`` (``BoneResult``).
+        masks: (S, H, W) the image's masks, in ``structures`` order.
+        outlines: {structure: outline} of the image (which bones it has).
+        problems: {structure: why} of the bones registration could not carry.
+        upstream: the earlier stage's reasons for this image.
+        params: the thresholds.
+    """
+    earlier = {r.split(":", 1)[0]: r.split(":", 1)[1].strip() for r in upstream}
+    rows, reasons = [], []
+    for i, s in enumerate(structures):
+        if s in results:
+            res = results[s]
+            q = bone_qc(res.landmarks, masks[i], res.residual_px, params.dice_threshold, params.max_residual_px)
+            rows.append((s, q.dice, q.residual_px, q.passed, q.reason))
+            if not q.passed:
+                reasons.append(f"{s}: {q.reason}")
+        else:
+            why = earlier.get(s) or problems.get(s, "no outline")
+            rows.append((s, np.nan, np.nan, False, why))
+            if params.require_all_bones or s in outlines:
+                reasons.append(f"{s}: {why}")
+    return ImageQC(rows, reasons)
+
+
+QC_COLUMNS = ["filestem", "structure", "dice", "residual_px", "passed", "reason", "image_passed"]
+
+
+def qc_rows(filestem: str, qc: ImageQC) -> pd.DataFrame:
+    """The QC table's rows of one image."""
+    return pd.DataFrame([[filestem, *row, qc.passed] for row in qc.rows], columns=QC_COLUMNS)
+
+
+def qc_table(parts: Sequence[pd.DataFrame], structures: Sequence[str]) -> pd.DataFrame:
+    """The QC rows of many images, sorted by image and structure (in ``structures`` order)."""
+    order = {s: i for i, s in enumerate(structures)}
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QC_COLUMNS)
+    table = table.sort_values(
+        ["filestem", "structure"], key=lambda c: c.map(order) if c.name == "structure" else c, kind="stable"
+    )
+    return table.reset_index(drop=True)
+
+
+def qc_figures(table: pd.DataFrame) -> dict:
+    """Bones failed, and the median Dice and residual of the registered bones (NaN for none)."""
+    return {
+        "bones_failed_qc": int((~table["passed"].astype(bool)).sum()),
+        "dice_median": float(np.nanmedian(table["dice"])) if table["dice"].notna().any() else float("nan"),
+        "residual_median_px": (
+            float(np.nanmedian(table["residual_px"])) if table["residual_px"].notna().any() else float("nan")
+        ),
+    }

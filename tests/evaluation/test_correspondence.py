@@ -3,12 +3,8 @@
 import numpy as np
 import pytest
 
-from denseseg.evaluation.correspondence import (
-    contour_parameter,
-    landmark_errors,
-    point_at_parameter,
-    summarise_by_group,
-)
+from denseseg.evaluation.correspondence import landmark_errors, summarise_by_group
+from denseseg.shape.polyline import point_at_vertex_parameter, vertex_parameter
 
 
 def circle(n, r=10.0, c=(0.0, 0.0)):
@@ -19,7 +15,7 @@ def circle(n, r=10.0, c=(0.0, 0.0)):
 def test_parameter_round_trip():
     truth = circle(64)
     t = np.array([0.0, 3.25, 63.5])
-    assert np.allclose(contour_parameter(point_at_parameter(truth, t), truth), t, atol=1e-9)
+    assert np.allclose(vertex_parameter(point_at_vertex_parameter(truth, t), truth), t, atol=1e-9)
 
 
 def test_errors_zero_for_true_positions_and_slide_measured():
@@ -54,14 +50,16 @@ def test_template_identity_is_the_mean_atlas_point_of_what_was_averaged():
 
     ref_truth = circle(80)
     landmarks = ref_truth[::8]
-    start = contour_parameter(landmarks, ref_truth)
+    start = vertex_parameter(landmarks, ref_truth)
     images = [circle(80, r=10.0 + k, c=(k, -k)) for k in range(4)]
     shifts = np.array([2.0, 3.0, 2.5, 2.5])  # mean 2.5 steps along the contour
-    registered = [(point_at_parameter(t, start + d), np.ones(len(landmarks), bool), t) for t, d in zip(images, shifts)]
+    registered = [
+        (point_at_vertex_parameter(t, start + d), np.ones(len(landmarks), bool), t) for t, d in zip(images, shifts)
+    ]
     identity = template_identity(landmarks, ref_truth, registered)
     assert np.allclose(identity, np.mod(start + 2.5, 80), atol=1e-9)  # landmark 0 wraps past the start
     target = circle(80, r=15.0)
-    on_template_point = point_at_parameter(target, start + 2.5)
+    on_template_point = point_at_vertex_parameter(target, start + 2.5)
     errors, _ = scored_errors(
         landmarks, ref_truth, on_template_point, target, (100, 100), (100, 100), margin=-1e9, identity=identity
     )
@@ -71,7 +69,7 @@ def test_template_identity_is_the_mean_atlas_point_of_what_was_averaged():
     )
     step = np.linalg.norm(target[1] - target[0])
     assert np.allclose(against_reference, 2.5 * step, rtol=0.01)  # the same points, scored as the reference's (a chord)
-    assert np.allclose(true_positions(landmarks, ref_truth, target), point_at_parameter(target, start))
+    assert np.allclose(true_positions(landmarks, ref_truth, target), point_at_vertex_parameter(target, start))
 
 
 def test_template_identity_needs_enough_evidence_per_landmark():
@@ -79,11 +77,11 @@ def test_template_identity_needs_enough_evidence_per_landmark():
 
     ref_truth = circle(40)
     landmarks = ref_truth[::4]
-    start = contour_parameter(landmarks, ref_truth)
+    start = vertex_parameter(landmarks, ref_truth)
     seen = np.zeros(len(landmarks), bool)
     seen[:3] = True
-    registered = [(point_at_parameter(ref_truth, start + 1.0), seen, ref_truth) for _ in range(3)]
-    registered.append((point_at_parameter(ref_truth, start + 1.0), np.ones(len(landmarks), bool), ref_truth))
+    registered = [(point_at_vertex_parameter(ref_truth, start + 1.0), seen, ref_truth) for _ in range(3)]
+    registered.append((point_at_vertex_parameter(ref_truth, start + 1.0), np.ones(len(landmarks), bool), ref_truth))
     identity = template_identity(landmarks, ref_truth, registered, min_images=3)
     assert np.allclose(identity[:3], start[:3] + 1.0) and np.allclose(identity[3:], start[3:])
     with pytest.raises(ValueError, match="not the same atlas"):

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from denseseg.io.mask_store import mask_rows, read_confidences, read_mask_shard, write_mask_shard
@@ -29,3 +30,17 @@ def test_round_trip_of_overlapping_masks_with_random_access(tmp_path):
 def test_wrong_stack_shape_is_a_clear_error():
     with pytest.raises(ValueError, match="x: masks of shape"):
         mask_rows("x", np.zeros((2, 4, 4), bool), NAMES)
+
+
+def test_a_subset_of_items_is_copied_sorted_by_item_and_structure(tmp_path):
+    from denseseg.io.mask_store import write_item_subset
+
+    rows = mask_rows("y", _masks(1), NAMES) + mask_rows("x", _masks(0), NAMES) + mask_rows("z", _masks(2), NAMES)
+    write_mask_shard(tmp_path / "in.parquet", rows)
+    assert write_item_subset(tmp_path / "in.parquet", tmp_path / "out.parquet", {"y", "x"}, ["b", "a", "c"])
+    table = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(zip(table["item"], table["structure"])) == [("x", "b"), ("x", "a"), ("y", "b"), ("y", "a")]
+    copied = read_mask_shard(tmp_path / "out.parquet", NAMES)
+    assert sorted(copied) == ["x", "y"] and np.array_equal(copied["x"], _masks(0))
+    assert not write_item_subset(tmp_path / "in.parquet", tmp_path / "none.parquet", {"w"}, NAMES)
+    assert not (tmp_path / "none.parquet").exists()

@@ -22,3 +22,19 @@ def test_identical_tables_give_identical_bytes(tmp_path):
     write_table(df, tmp_path / "1.parquet", LANDMARKS)
     write_table(df.copy(), tmp_path / "2.parquet", LANDMARKS)
     assert (tmp_path / "1.parquet").read_bytes() == (tmp_path / "2.parquet").read_bytes()
+
+
+def test_reasons_and_reject_rows(tmp_path):
+    from denseseg.io.tables import REJECTS, reasons_by_item, reject_frame
+
+    frame = reject_frame([("b", "late"), ("a", "z: second"), ("a", "y: first")], "contours", ("filestem", "reason"))
+    assert frame.values.tolist() == [
+        ["a", "contours", "y: first"],
+        ["a", "contours", "z: second"],
+        ["b", "contours", "late"],
+    ]
+    by_stem = reject_frame([("b", "1"), ("a", "2"), ("a", "0")], "s")
+    assert by_stem["reason"].tolist() == ["2", "0", "1"]  # stable: the order within an image is kept
+    write_table(frame, tmp_path / "rejects.parquet", REJECTS)
+    assert reasons_by_item(tmp_path / "rejects.parquet") == {"a": ["y: first", "z: second"], "b": ["late"]}
+    assert reasons_by_item(tmp_path / "missing.parquet") == {}

@@ -10,7 +10,7 @@ from denseseg.propagation.network import autocast, build_unet, divisor, pick_dev
 
 def test_unet_has_one_output_per_bone():
     torch.manual_seed(0)
-    net = build_unet(17, channels=(4, 8, 16), num_res_units=1)
+    net = build_unet(17, channels=(4, 8, 16), num_res_units=1, dropout=0.0)
     out = net(torch.zeros(2, 1, 48, 64))
     assert out.shape == (2, 17, 48, 64)
     assert divisor((4, 8, 16)) == 4
@@ -18,9 +18,9 @@ def test_unet_has_one_output_per_bone():
 
 def test_bad_configuration_is_a_clear_error():
     with pytest.raises(ValueError, match="channels"):
-        build_unet(17, channels=(8,))
+        build_unet(17, channels=(8,), num_res_units=0, dropout=0.0)
     with pytest.raises(ValueError, match="n_outputs"):
-        build_unet(0)
+        build_unet(0, (4, 8), 0, 0.0)
 
 
 def test_device_choice():

@@ -7,10 +7,12 @@ import logging
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from denseseg.evaluation.segmentation import dice
 from denseseg.propagation.refiners import (
     ClassicalRefiner,
+    RefinerParams,
     SamRefiner,
     clean,
     fill_holes,
@@ -18,6 +20,7 @@ from denseseg.propagation.refiners import (
     make_refiner,
     random_walker_refine,
 )
+from tests.builders import project_params
 
 
 def disk(shape, cy, cx, r):
@@ -60,12 +63,15 @@ def test_random_walker_recovers_the_bone_edge_from_the_image():
 
 
 def test_make_refiner_says_which_refiner_runs(caplog):
+    params = project_params("propagate.refiner", method="sam", sam_checkpoint=None)
     with caplog.at_level(logging.INFO):
-        refiner = make_refiner("sam", sam_checkpoint=None, log=logging.getLogger("t"))
+        refiner = make_refiner(RefinerParams(**params), 0.5, log=logging.getLogger("t"))
     assert refiner.name == "classical"
     assert "no sam_checkpoint" in caplog.text and "classical refiner" in caplog.text
-    with pytest.raises(ValueError, match="unknown refiner"):
-        make_refiner("magic")
+    classical = make_refiner(RefinerParams(**{**params, "method": "classical", "min_area": 7, "rw_beta": 90.0}), 0.4)
+    assert (classical.min_area, classical.beta, classical.threshold) == (7, 90.0, 0.4)
+    with pytest.raises(ValidationError, match="method"):
+        RefinerParams(**{**params, "method": "magic"})
 
 
 def _tiny_sam():

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
 from denseseg.evaluation.segmentation import dice
 from denseseg.propagation.refiners import ClassicalRefiner
-from denseseg.propagation.rounds import PropagationConfig, propagate
+from denseseg.propagation.rounds import PropagationParams, propagate
 from denseseg.propagation.store import LazyImages
 from denseseg.propagation.toy import toy_case
 from denseseg.propagation.trainer import normalise_image
+from tests.builders import project_params
 
 NAMES = ("a", "b")
 
@@ -27,20 +26,35 @@ def case():
     return images, seeds, truth
 
 
-def _config(**kw):
-    base = dict(
+def _config(batch_size: int = 2, **kw) -> PropagationParams:
+    """The pipeline's propagation params at toy scale (small network, short rounds), changed where asked."""
+    section = project_params("propagate")
+    base = {key: section[key] for key in PropagationParams.model_fields}
+    base.update(
         rounds=2,
         epochs=20,
         finetune_epochs=4,
-        channels=(4, 8, 16),
-        num_res_units=0,
-        batch_size=2,
-        lr=3e-2,
         confidence_threshold=0.5,
+        network={"channels": (4, 8, 16), "num_res_units": 0, "dropout": 0.0},
+        training={**section["training"], "batch_size": batch_size, "lr": 3e-2},
+    )
+    return PropagationParams(**{**base, **kw})
+
+
+def _propagate(images, seeds, config, refiner, workdir, chunk_size=64, cache_items=64, evaluator=None):
+    return propagate(
+        images,
+        seeds,
+        NAMES,
+        config,
+        refiner,
+        workdir,
         seed=11,
         device="cpu",
+        chunk_size=chunk_size,
+        cache_items=cache_items,
+        evaluator=evaluator,
     )
-    return PropagationConfig(**{**base, **kw})
 
 
 def test_rounds_accept_confident_pseudo_labels_and_record_each_round(case, tmp_path):
@@ -51,14 +65,14 @@ def test_rounds_accept_confident_pseudo_labels_and_record_each_round(case, tmp_p
         def __init__(self):
             self.scores = {}
 
-        def add(self, r, item, masks, accepted):
+        def append(self, r, item, masks, accepted):
             self.scores.setdefault(r, []).append(dice(masks, truth[item]))
 
-        def summary(self, r):
+        def aggregate(self, r):
             calls.append(r)
             return {"dice": float(np.mean(self.scores[r])), "n": len(self.scores[r])}
 
-    result = propagate(images, seeds, NAMES, _config(), ClassicalRefiner(), tmp_path, evaluator=Evaluator())
+    result = _propagate(images, seeds, _config(), ClassicalRefiner(), tmp_path, evaluator=Evaluator())
     assert calls == [1, 2] and [r.round for r in result.records] == [1, 2]
     assert result.records[0].scores["n"] == 6
     assert set(result.masks) == set(images) - set(seeds)  # seeds keep their manual masks
@@ -76,9 +90,9 @@ def test_seeded_propagation_reproduces_the_same_bytes_for_any_chunk_size(case, t
     images, seeds, _ = case
     cfg = _config(rounds=2, epochs=2, finetune_epochs=1, confidence_threshold=0.0)
     refiner = ClassicalRefiner(use_random_walker=False)
-    a = propagate(images, seeds, NAMES, cfg, refiner, tmp_path / "a")
-    b = propagate(images, seeds, NAMES, cfg, refiner, tmp_path / "b")
-    c = propagate(images, seeds, NAMES, replace(cfg, chunk_size=1), refiner, tmp_path / "c")
+    a = _propagate(images, seeds, cfg, refiner, tmp_path / "a")
+    b = _propagate(images, seeds, cfg, refiner, tmp_path / "b")
+    c = _propagate(images, seeds, cfg, refiner, tmp_path / "c", chunk_size=1)
     assert len(list((tmp_path / "c/round-2").glob("*.parquet"))) == 3  # chunks hold whole batches of 2
     assert a.records[1].n_pseudo_train == a.records[0].n_accepted > 0
     for other in (b, c):
@@ -104,14 +118,14 @@ def test_images_are_read_lazily_one_batch_at_a_time(case, tmp_path):
         return images[k].view(Tracked)
 
     lazy = LazyImages(sorted(images), load)
-    cfg = _config(rounds=1, epochs=1, batch_size=2, cache_items=0)
-    propagate(lazy, seeds, NAMES, cfg, ClassicalRefiner(use_random_walker=False), tmp_path)
+    cfg = _config(rounds=1, epochs=1, batch_size=2)
+    _propagate(lazy, seeds, cfg, ClassicalRefiner(use_random_walker=False), tmp_path, cache_items=0)
     assert 2 <= live["peak"] <= 4, live  # a batch (and the one being let go), never the whole set of 12
 
 
 def test_bad_inputs_are_clear_errors(case, tmp_path):
     images, seeds, _ = case
     with pytest.raises(ValueError, match="at least one seed"):
-        propagate(images, {}, NAMES, _config(), ClassicalRefiner(), tmp_path)
+        _propagate(images, {}, _config(), ClassicalRefiner(), tmp_path)
     with pytest.raises(ValueError, match="without an image"):
-        propagate({}, seeds, NAMES, _config(), ClassicalRefiner(), tmp_path)
+        _propagate({}, seeds, _config(), ClassicalRefiner(), tmp_path)

@@ -9,7 +9,8 @@ from denseseg.io.mask_store import mask_rows, read_mask_shard, write_mask_shard
 from denseseg.propagation.data import PairDataset
 from denseseg.propagation.store import LazyImages, LRUCache, ShardMasks, ShardWriter, write_row_shard
 from denseseg.propagation.toy import toy_case
-from denseseg.propagation.trainer import SegmentationTrainer, TrainConfig, normalise_image
+from denseseg.propagation.trainer import normalise_image
+from tests.builders import make_trainer
 
 NAMES = ("a", "b", "c")
 
@@ -89,11 +90,33 @@ def test_training_from_a_lazy_dataset_matches_training_from_arrays(toy):
     items, images, masks = toy
 
     def trained(lazy: bool):
-        t = SegmentationTrainer(3, (4, 8), 0, TrainConfig(epochs=2, batch_size=3, seed=4))
+        t = make_trainer(3, (4, 8), 0, seed=4, batch_size=3)
         if lazy:
-            t.fit(PairDataset(items, LazyImages(items, images.__getitem__), masks, 3, (24, 32), cache_items=1))
+            t.fit(
+                PairDataset(items, LazyImages(items, images.__getitem__), masks, 3, (24, 32), cache_items=1), epochs=2
+            )
         else:
-            t.fit([images[k] for k in items], [masks[k] for k in items])
+            t.fit([images[k] for k in items], [masks[k] for k in items], epochs=2)
         return t.predict([images[k] for k in items[:2]])
 
     assert trained(True).tobytes() == trained(False).tobytes()
+
+
+def test_item_shards_copy_rows_from_the_first_source_that_holds_them(tmp_path):
+    from denseseg.propagation.store import write_item_shards
+
+    masks = {f"i{k}": (np.arange(12).reshape(1, 3, 4) % (k + 2) == 0) for k in range(5)}
+    first = ShardWriter(tmp_path / "a", ["s"], 2)
+    for k in ("i0", "i1", "i2"):
+        first.add(k, masks[k])
+    second = ShardWriter(tmp_path / "b", ["s"], 2)
+    for k in ("i2", "i3", "i4"):
+        second.add(k, ~masks[k])
+    sources = [ShardMasks(first.close(), ["s"], (3, 4)), ShardMasks(second.close(), ["s"], (3, 4))]
+    assert write_item_shards(tmp_path / "out", ["i4", "i0", "i2"], sources, 2) == 2
+    out = {}
+    for shard in sorted((tmp_path / "out").glob("shard-*.parquet")):
+        out[shard.name] = read_mask_shard(shard, ["s"])
+    assert [sorted(v) for v in out.values()] == [["i0", "i4"], ["i2"]]
+    assert np.array_equal(out["shard-0000.parquet"]["i4"], ~masks["i4"])  # only the second holds i4
+    assert np.array_equal(out["shard-0001.parquet"]["i2"], masks["i2"])  # the first source wins

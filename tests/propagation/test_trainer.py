@@ -7,7 +7,8 @@ import pytest
 
 from denseseg.evaluation.segmentation import dice
 from denseseg.propagation.toy import toy_case
-from denseseg.propagation.trainer import SegmentationTrainer, TrainConfig, normalise_image
+from denseseg.propagation.trainer import normalise_image
+from tests.builders import make_trainer
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +23,10 @@ def _mean_dice(probs, masks):
 
 def test_training_improves_dice_on_held_out_images(data):
     images, masks = data
-    trainer = SegmentationTrainer(2, (4, 8, 16), 1, TrainConfig(epochs=30, batch_size=2, lr=3e-2, seed=0))
+    trainer = make_trainer(2, (4, 8, 16), 1, seed=0, batch_size=2, lr=3e-2)
     before = _mean_dice(trainer.predict(images[10:]), masks[10:])
     seen = []
-    losses = trainer.fit(images[:8], masks[:8], callback=lambda e, n, loss: seen.append((e, n)))
+    losses = trainer.fit(images[:8], masks[:8], epochs=30, callback=lambda e, n, loss: seen.append((e, n)))
     after = _mean_dice(trainer.predict(images[10:]), masks[10:])
     assert seen[-1] == (30, 30) and len(losses) == 30
     assert losses[-1] < losses[0]
@@ -36,24 +37,24 @@ def test_seeded_runs_give_the_same_bytes(data):
     images, masks = data
 
     def run():
-        t = SegmentationTrainer(2, (4, 8), 0, TrainConfig(epochs=2, batch_size=4, seed=5))
-        t.fit(images[:6], masks[:6])
+        t = make_trainer(2, (4, 8), 0, seed=5, batch_size=4)
+        t.fit(images[:6], masks[:6], epochs=2)
         return t.predict(images[6:8])
 
     assert run().tobytes() == run().tobytes()
 
 
 def test_predict_pads_odd_sizes_and_returns_probabilities():
-    trainer = SegmentationTrainer(3, (4, 8, 16), 0, TrainConfig(seed=1))
+    trainer = make_trainer(3, (4, 8, 16), 0, seed=1)
     probs = trainer.predict([np.zeros((30, 21), np.float32)] * 2)
     assert probs.shape == (2, 3, 30, 21)
     assert probs.min() >= 0 and probs.max() <= 1
 
 
 def test_mismatched_pairs_are_rejected():
-    trainer = SegmentationTrainer(2, (4, 8), 0, TrainConfig(seed=1))
+    trainer = make_trainer(2, (4, 8), 0, seed=1)
     with pytest.raises(ValueError, match="does not match"):
-        trainer.fit([np.zeros((8, 8), np.float32)], [np.zeros((3, 8, 8), bool)])
+        trainer.fit([np.zeros((8, 8), np.float32)], [np.zeros((3, 8, 8), bool)], epochs=1)
 
 
 def test_normalise_image_is_robust_to_a_flat_image():

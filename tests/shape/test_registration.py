@@ -6,14 +6,28 @@ import pytest
 from denseseg.anatomy import WRIST
 from denseseg.evaluation.correspondence import landmark_errors
 from denseseg.shape.contours import image_contours
+from denseseg.shape.polyline import arc_parameter, snap_to_outline
 from denseseg.shape.registration import (
+    ReferenceParams,
     RegistrationParams,
+    TemplateParams,
     choose_reference,
+    groupwise_template,
+    landmark_edge_flags,
     make_reference,
     register_image,
-    snap_to_outline,
 )
 from denseseg.shape.registration_synthetic import synthetic_image
+from tests.builders import project_params
+
+
+def fit_params(**overrides) -> RegistrationParams:
+    """The pipeline's registration params, forward only (``inverse_weight`` 0) unless a test says otherwise."""
+    return RegistrationParams(**project_params("register.registration", **{"inverse_weight": 0.0, **overrides}))
+
+
+def template_params(**overrides) -> TemplateParams:
+    return TemplateParams(**project_params("register.template", **overrides))
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +42,7 @@ def test_landmarks_follow_known_warp(images):
     assert sum(len(v) for v in ref.landmarks.values()) == 710
     errors = []
     for im, con in zip(imgs[1:], contours[1:]):
-        results, problems = register_image(ref, con, RegistrationParams())
+        results, problems = register_image(ref, con, fit_params())
         assert not problems and len(results) == 17
         for s, r in results.items():
             assert r.landmarks.shape == (WRIST.landmark_counts[s], 2)
@@ -42,7 +56,7 @@ def test_missing_bone_is_a_reason_not_a_crash(images):
     _, contours = images
     ref = make_reference("r", contours[0], WRIST.landmark_counts)
     partial = {k: v for k, v in contours[1].items() if k != "pisiform"}
-    results, problems = register_image(ref, partial, RegistrationParams(prealign="cpd"))
+    results, problems = register_image(ref, partial, fit_params(prealign="cpd"))
     assert "pisiform" in problems and len(results) == 16
 
 
@@ -50,14 +64,9 @@ def test_medoid_is_the_typical_image():
     base = {"a": np.array([[0.0, 0], [10, 0], [10, 10], [0, 10]]), "b": np.array([[20.0, 0], [30, 0], [25, 8]])}
     odd = {"a": base["a"] * [2.0, 0.5], "b": base["b"]}
     cands = {"x1": base, "x2": {k: v + 0.3 for k, v in base.items()}, "x3": odd}
-    stem, info = choose_reference(cands, ["a", "b"])
+    params = ReferenceParams(**project_params("register.reference"))
+    stem, info = choose_reference(cands, ["a", "b"], params, seed=0)
     assert stem in ("x1", "x2") and info["candidates"] == 3
-
-
-def test_snap_projects_onto_segments():
-    square = np.array([[0.0, 0], [10, 0], [10, 10], [0, 10]])
-    snapped = snap_to_outline(np.array([[5.0, -2], [12, 4], [5, 5.5]]), square)
-    assert np.allclose(snapped, [[5, 0], [10, 4], [5, 10]])
 
 
 def test_bone_cut_by_the_image_edge(images):
@@ -77,7 +86,7 @@ def test_bone_cut_by_the_image_edge(images):
     con, problems = image_contours(cropped, WRIST.structures)
     flags = {s: border_flags(v, cropped.shape[1:]) for s, v in con.items()}
     assert flags["radius"].any() and flags["ulna"].any()
-    results, problems = register_image(ref, con, RegistrationParams(), flags, cropped.shape[1:])
+    results, problems = register_image(ref, con, fit_params(), flags, cropped.shape[1:])
     assert not problems
     errs = []
     for s in ("radius", "ulna"):
@@ -92,17 +101,16 @@ def test_bone_cut_by_the_image_edge(images):
 
 def test_groupwise_template_keeps_identities_and_cancels_reference_deviation():
     """Averaging corresponded landmarks removes the reference's own deviation from the group's mean shape."""
-    from denseseg.shape.registration import groupwise_template, landmark_edge_flags
-
     rng = np.random.default_rng(0)
     t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
     mean_shape = np.column_stack([30 + 12 * np.cos(t), 40 + 7 * np.sin(t) + 1.5 * np.cos(3 * t)])
     bump = np.column_stack([np.zeros_like(t), 2.0 * np.exp(-((t - 1.0) ** 2) / 0.05)])  # the reference's quirk
     others = [mean_shape + rng.normal(0, 0.05, mean_shape.shape) for _ in range(6)]
     ref = make_reference("r", {"a": mean_shape + bump}, {"a": 40})
-    template, info = groupwise_template(
-        ref, [({"a": o}, None, None) for o in others], RegistrationParams(global_prealign=False), iterations=1
+    built = groupwise_template(
+        ref, [({"a": o}, None, None) for o in others], fit_params(global_prealign=False), template_params(iterations=1)
     )
+    template, info = built.template, built.info
     assert info["images"] == 6 and template.filestem == "r"
     assert template.landmarks["a"].shape == (40, 2)
     gap_ref = closest_distances_to(ref.landmarks["a"], mean_shape).max()
@@ -110,10 +118,10 @@ def test_groupwise_template_keeps_identities_and_cancels_reference_deviation():
     assert gap_ref > 1.5 and gap_tpl < 0.5 * gap_ref  # the quirk is averaged away
     assert not landmark_edge_flags(template)["a"].any()
     # same inputs, same template
-    again, _ = groupwise_template(
-        ref, [({"a": o}, None, None) for o in others], RegistrationParams(global_prealign=False), iterations=1
+    again = groupwise_template(
+        ref, [({"a": o}, None, None) for o in others], fit_params(global_prealign=False), template_params(iterations=1)
     )
-    assert np.array_equal(again.landmarks["a"], template.landmarks["a"])
+    assert np.array_equal(again.template.landmarks["a"], template.landmarks["a"])
 
 
 def closest_distances_to(points, outline):
@@ -121,8 +129,6 @@ def closest_distances_to(points, outline):
 
 
 def test_template_keeps_edge_landmarks_of_a_cut_reference():
-    from denseseg.shape.registration import groupwise_template, landmark_edge_flags
-
     t = np.linspace(0, 2 * np.pi, 120, endpoint=False)
     full = np.column_stack([20 + 10 * np.cos(t), 20 + 10 * np.sin(t)])
     cut = full.copy()
@@ -132,27 +138,16 @@ def test_template_keeps_edge_landmarks_of_a_cut_reference():
     edge = landmark_edge_flags(ref)["a"]
     assert edge.any() and not edge.all()
     imgs = [({"a": cut + [0.2 * k, 0.0]}, {"a": flags}, (28, 60)) for k in range(3)]
-    template, _ = groupwise_template(ref, imgs, RegistrationParams(global_prealign=False), iterations=1)
+    template = groupwise_template(ref, imgs, fit_params(global_prealign=False), template_params(iterations=1)).template
     assert np.array_equal(template.landmarks["a"][edge], ref.landmarks["a"][edge])
     assert np.array_equal(landmark_edge_flags(template)["a"], edge)
-
-
-def test_arc_length_parameter_round_trip():
-    from denseseg.shape.registration import outline_parameter, point_at_parameter
-
-    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]])
-    s = np.array([0.0, 1.5, 4.0, 9.0, 15.5])
-    pts = point_at_parameter(s, square)
-    np.testing.assert_allclose(pts, [[0, 0], [1.5, 0], [4, 0], [3, 4], [0, 0.5]])
-    np.testing.assert_allclose(outline_parameter(pts, square), s)
-    np.testing.assert_allclose(point_at_parameter(np.array([16.0 + 2.0]), square), [[2.0, 0.0]])
 
 
 def test_inverse_consistency_keeps_accuracy_and_is_deterministic(images):
     imgs, contours = images
     ref = make_reference("r", contours[0], WRIST.landmark_counts)
-    fwd, _ = register_image(ref, contours[1], RegistrationParams())
-    params = RegistrationParams(inverse_weight=0.35)
+    fwd, _ = register_image(ref, contours[1], fit_params())
+    params = fit_params(inverse_weight=0.35)
     both, problems = register_image(ref, contours[1], params)
     again, _ = register_image(ref, contours[1], params)
     assert not problems and len(both) == 17
@@ -169,17 +164,14 @@ def test_inverse_consistency_keeps_accuracy_and_is_deterministic(images):
 
 
 def test_groupwise_template_hands_back_what_it_averaged():
-    from denseseg.shape.registration import groupwise_template
-
     t = np.linspace(0, 2 * np.pi, 150, endpoint=False)
     shape = np.column_stack([30 + 12 * np.cos(t), 40 + 7 * np.sin(t) + 1.5 * np.cos(3 * t)])
     ref = make_reference("r", {"a": shape}, {"a": 24})
     images = [({"a": shape + [0.3 * k, -0.2 * k]}, None, None) for k in range(4)]
     images.insert(2, ({}, None, None))  # an image without the bone averages nothing
-    averaged: list = []
-    template, info = groupwise_template(
-        ref, images, RegistrationParams(global_prealign=False), iterations=1, collect=averaged
-    )
+    built = groupwise_template(ref, images, fit_params(global_prealign=False), template_params(iterations=1))
+    template, info = built.template, built.info
+    averaged = [(a.index, a.landmarks, a.evidence) for a in built.averaged]
     assert [i for i, _, _ in averaged] == [0, 1, 3, 4] and info["images"] == 4
     for i, lms, valid in averaged:
         assert lms["a"].shape == (24, 2) and valid["a"].all()
@@ -226,7 +218,7 @@ def test_landmarks_carried_out_of_view_line_the_cut_in_order():
         ref.outlines["a"],
         ref.landmarks["a"],
         outline,
-        RegistrationParams(),
+        fit_params(),
         pose,
         ref.borders["a"],
         border,
@@ -251,14 +243,14 @@ def test_landmarks_carried_out_of_view_line_the_cut_in_order():
 
 
 def test_coincident_landmarks_are_parted_in_order():
-    from denseseg.shape.registration import outline_parameter, separate_coincident
+    from denseseg.shape.registration import separate_coincident
 
     square = np.array([[0.0, 0.0], [0.0, 10.0], [10.0, 10.0], [10.0, 0.0]])
     dense = np.vstack([np.linspace(square[i], square[(i + 1) % 4], 20, endpoint=False) for i in range(4)])
     lm = np.array([[0.0, 2.0], [0.0, 6.0], [0.0, 6.0], [0.0, 6.0], [4.0, 10.0], [10.0, 5.0], [5.0, 0.0], [0.0, 2.0]])
     parted = separate_coincident(lm, dense)
     assert np.allclose(parted[[4, 5, 6]], lm[[4, 5, 6]])  # the rest stays
-    s = outline_parameter(parted, dense)
+    s = arc_parameter(parted, dense)
     assert np.all(np.diff(s[:5]) > 0.5)  # 2 < three parted ones < 14 (the next landmark), in order
     assert np.abs(s[1:4] - 6.0).max() <= 4.0 + 1e-9  # within half the gaps to the neighbours
     assert np.linalg.norm(parted[7] - parted[0]) > 0.5  # the pair across the start is parted too

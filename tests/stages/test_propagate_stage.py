@@ -18,6 +18,7 @@ from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.propagation.toy import toy_case
 from stages.base import StageError
 from stages.config import build_stage
+from tests.builders import project_params
 
 ORIG, WORK = (128, 96), (64, 48)
 N_IMAGES = 10
@@ -95,19 +96,18 @@ def project(tmp_path):
             "metrics": "reports/metrics",
         },
         "runner": {"kind": "serial"},
-        "propagate": {
-            "rounds": 2,
-            "epochs": 3,
-            "finetune_epochs": 1,
-            "channels": [4, 8],
-            "num_res_units": 0,
-            "batch_size": 4,
-            "confidence_threshold": 0.0,
-            "expected_fraction": 0.0,
-            "threads": 1,
-            "shard_size": 4,
-            "device": "cpu",
-        },
+        "propagate": project_params(
+            "propagate",
+            rounds=2,
+            epochs=3,
+            finetune_epochs=1,
+            network={"channels": [4, 8], "num_res_units": 0, "dropout": 0.0},
+            confidence_threshold=0.0,
+            expected_fraction=0.0,
+            threads=1,
+            shard_size=4,
+            device="cpu",
+        ),
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path, stems
@@ -172,7 +172,7 @@ def _numbers_only(tree) -> bool:
 def test_loss_rows_count_epochs_over_rounds():
     from types import SimpleNamespace
 
-    from stages.propagate import loss_rows
+    from denseseg.propagation.records import loss_rows
 
     per_epoch = [SimpleNamespace(round=1, epoch_losses=[0.9, 0.5, 0.4]), SimpleNamespace(round=2, epoch_losses=[0.3])]
     assert loss_rows(per_epoch, lambda r: 99) == [(1, 1, 1, 0.9), (2, 1, 2, 0.5), (3, 1, 3, 0.4), (4, 2, 1, 0.3)]
@@ -193,7 +193,7 @@ def test_same_params_same_bytes(project):
 def test_missing_inputs_and_bad_params_are_one_line_errors(project):
     root, _ = project
     with pytest.raises(StageError, match="refiner"):
-        _run(root, "propagate.refiner=other")
+        _run(root, "propagate.refiner.method=other")
     (root / "data/raw/seed-annotations/annotations.csv").unlink()
     with pytest.raises(StageError, match="seed annotations not found"):
         _run(root)
@@ -215,18 +215,18 @@ def _outputs(root):
 
 def test_streamed_outputs_do_not_depend_on_the_shard_size(project):
     root, _ = project
-    _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=3", "propagate.batch_size=2")
+    _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=3", "propagate.training.batch_size=2")
     masks_a, conf_a, files_a = _outputs(root)
     assert len(list((root / "data/interim/masks").glob("shard-*.parquet"))) == 2  # 5 seeds + pseudo-labels, 3 per shard
     metrics_a = json.loads((root / "reports/metrics/propagation.json").read_text())
-    _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=64", "propagate.batch_size=2")
+    _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=64", "propagate.training.batch_size=2")
     masks_b, conf_b, files_b = _outputs(root)
     metrics_b = json.loads((root / "reports/metrics/propagation.json").read_text())
     assert masks_a.keys() == masks_b.keys() and all(masks_a[k].tobytes() == masks_b[k].tobytes() for k in masks_a)
     assert conf_a == conf_b and files_a == files_b  # excluded masks and rejects: same bytes
     assert metrics_a == metrics_b  # no wall-clock figures in outputs
     rounds_a = (root / "data/interim/masks/rounds.parquet").read_bytes()
-    _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=3", "propagate.batch_size=2")
+    _run(root, "propagate.rounds=2", "propagate.epochs=2", "propagate.shard_size=3", "propagate.training.batch_size=2")
     assert (root / "data/interim/masks/rounds.parquet").read_bytes() == rounds_a
     assert not list((root / "data/interim").glob("masks*/.work")) and not list(
         (root / "data/interim").glob("*.partial")

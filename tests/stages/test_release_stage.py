@@ -12,10 +12,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from registration_project import make_project  # noqa: E402
 
+from denseseg.io.checksums import checksums, verify_checksums  # noqa: E402
 from denseseg.io.tables import LANDMARKS, SPLITS, read_table  # noqa: E402
 from stages.base import StageError, split_metrics  # noqa: E402
 from stages.config import build_stage  # noqa: E402
-from stages.release import checksums, verify_release  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_release_contents_and_checksums(project):
         "release.json",
     } <= names
     assert any(n.startswith("masks/shard-") for n in names)
-    assert verify_release(rel) == []
+    assert verify_checksums(rel) == []
     landmarks = read_table(rel / "landmarks.parquet", LANDMARKS)
     splits = read_table(rel / "splits.parquet", SPLITS)
     assert set(splits.filestem) == set(landmarks.filestem) and "img-90" not in set(splits.filestem)
@@ -78,14 +78,14 @@ def test_regenerating_gives_the_same_checksums(project):
     first = (project / "release/SHA256SUMS").read_text()
     build_stage("release", project).run_serial()
     assert (project / "release/SHA256SUMS").read_text() == first
-    assert verify_release(project / "release") == []
+    assert verify_checksums(project / "release") == []
 
 
 def test_tampering_is_detected(project, tmp_path):
     copy = tmp_path / "release"
     shutil.copytree(project / "release", copy)
     (copy / "DATASHEET.md").write_text("changed")
-    assert verify_release(copy) == ["DATASHEET.md"]
+    assert verify_checksums(copy) == ["DATASHEET.md"]
 
 
 def test_missing_split_is_a_stage_error(project, tmp_path):
@@ -131,4 +131,4 @@ def test_release_pushes_to_a_local_dvc_remote(project, tmp_path):
     shutil.rmtree(repo / "release")
     shutil.rmtree(repo / ".dvc" / "cache")
     _run([str(dvc), "pull", "-q"], repo, env)
-    assert verify_release(repo / "release") == []
+    assert verify_checksums(repo / "release") == []

@@ -1,8 +1,8 @@
-"""verify_release against a SHA256SUMS written here with hashlib, in sha256sum's own format.
+"""verify_checksums (denseseg.io.checksums) against a SHA256SUMS written with hashlib, in sha256sum's format.
 
 The release-stage tests only change an existing file; a file added to a
 release, one removed, or one in a subfolder must be reported too, and an intact
-release must pass the standard ``sha256sum -c`` as well as ``verify_release``.
+release must pass the standard ``sha256sum -c`` as well as ``verify_checksums``.
 """
 
 import hashlib
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.release import checksums, verify_release
+from denseseg.io.checksums import checksums, verify_checksums, write_checksums
 
 FILES = {"release.json": b'{"name": "x"}\n', "masks/shard-0000.parquet": b"PAR1\x00\x01", "DATASHEET.md": b"# sheet\n"}
 
@@ -34,7 +34,7 @@ def test_checksums_are_the_sha256_of_every_file_but_the_sums_file(tmp_path):
 
 def test_an_intact_release_passes_and_so_does_sha256sum(tmp_path):
     folder = _release(tmp_path)
-    assert verify_release(folder) == []
+    assert verify_checksums(folder) == []
     if shutil.which("sha256sum"):
         assert subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=folder).returncode == 0
 
@@ -43,11 +43,22 @@ def test_an_intact_release_passes_and_so_does_sha256sum(tmp_path):
 def test_a_file_added_to_a_release_is_reported(tmp_path, added):
     folder = _release(tmp_path)
     (folder / added).write_bytes(b"not listed")
-    assert verify_release(folder) == [added]
+    assert verify_checksums(folder) == [added]
 
 
 def test_a_removed_file_and_a_changed_file_are_reported_sorted(tmp_path):
     folder = _release(tmp_path)
     (folder / "release.json").unlink()
     (folder / "masks/shard-0000.parquet").write_bytes(b"PAR1\x00\x02")
-    assert verify_release(folder) == ["masks/shard-0000.parquet", "release.json"]
+    assert verify_checksums(folder) == ["masks/shard-0000.parquet", "release.json"]
+
+
+def test_written_checksums_are_what_hashlib_writes(tmp_path):
+    (tmp_path / "a").mkdir()
+    expected = _release(tmp_path / "a") / "SHA256SUMS"
+    folder = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", folder)
+    (folder / "SHA256SUMS").unlink()
+    sums = write_checksums(folder)
+    assert (folder / "SHA256SUMS").read_bytes() == expected.read_bytes()
+    assert sums == checksums(folder) and verify_checksums(folder) == []

@@ -1,0 +1,51 @@
+"""Reader of ingest's output folder: the manifest's working frames and a check of its images.
+
+The folder holds ``manifest.parquet`` (MANIFEST: one row per kept image, with the
+map from original to working pixels) and the working-resolution PNGs it names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from denseseg.io.png import ImageError, read_png
+from denseseg.preprocessing.working_frame import WorkingFrame
+
+
+def working_frames(manifest: pd.DataFrame) -> dict[str, WorkingFrame]:
+    """{filestem: its working frame} of every manifest row."""
+    return {row["filestem"]: WorkingFrame.from_row(row) for row in manifest.to_dict("records")}
+
+
+def check_images(
+    folder: str | os.PathLike, manifest: pd.DataFrame
+) -> tuple[list[str], tuple[int, int], list[tuple[str, str]]]:
+    """(readable filestems, their working size, (filestem, reason) of the others): every image decoded once.
+
+    An image is readable when it decodes and has the manifest's size; ``ValueError``
+    when none is, or when the readable ones differ in size (ingest must be re-run).
+    """
+    folder = Path(folder)
+    readable, sizes, rejects = [], set(), []
+    for row in manifest.itertuples(index=False):
+        path = folder / row.image_path
+        try:
+            pixels = read_png(path)
+        except ImageError as err:
+            rejects.append((row.filestem, f"ingested image unreadable: {err}"))
+            continue
+        if pixels.shape != (row.height, row.width):
+            rejects.append(
+                (row.filestem, f"{path}: size {pixels.shape} differs from the manifest's {(row.height, row.width)}")
+            )
+            continue
+        sizes.add(pixels.shape)
+        readable.append(row.filestem)
+    if len(sizes) > 1:
+        raise ValueError(f"{folder}: images of several working sizes {sorted(sizes)}; re-run ingest")
+    if not readable:
+        raise ValueError(f"{folder}: no readable ingested image")
+    return readable, sizes.pop(), rejects

@@ -1,0 +1,1 @@
+"""The dataset release: what it holds (``contents``) and its datasheet (``templates/DATASHEET.md``)."""
