@@ -19,6 +19,18 @@ from pathlib import Path
 from stages.registry import STAGES
 
 
+def add_set_argument(parser: argparse.ArgumentParser) -> None:
+    """``--set SECTION.KEY=VALUE`` (repeatable) into ``args.overrides``: the stages' and predict's one syntax."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a value of params.yaml for this run (repeatable), like dvc exp run -S",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     called = Path(sys.argv[0]).name
     parser = argparse.ArgumentParser(
@@ -30,14 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         + "Commands: predict IMAGE... --model FOLDER --out FOLDER (new radiographs; predict --help).",
     )
     parser.add_argument("stage", help="stage name as in dvc.yaml")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a value of params.yaml for this run (repeatable), like dvc exp run -S",
-    )
+    add_set_argument(parser)
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding params.yaml")
     parser.add_argument("--no-prefect", action="store_true", help="run the shards serially without Prefect")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -30,6 +30,7 @@ from denseseg.predict.outputs import write_prediction
 from denseseg.predict.params import PredictParams, Preprocessing
 from denseseg.predict.predictor import RadiographPredictor
 from denseseg.predict.radiograph import RadiographError, laterality, read_radiograph
+from pipelines.cli import add_set_argument
 from stages.base import StageError
 from stages.config import load_params
 
@@ -59,14 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", help="auto | cpu | cuda (default: params.yaml predict.device)")
     parser.add_argument("--estimator", help="landmark estimator (default: the model's primary one)")
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder holding params.yaml")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a value of params.yaml for this run (repeatable)",
-    )
+    add_set_argument(parser)
     parser.add_argument("--traceback", action="store_true", help="print the full traceback of an unexpected failure")
     return parser
 
