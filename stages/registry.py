@@ -19,6 +19,7 @@ STAGES: dict[str, str] = {
     "train": "stages.train:TrainStage",
     "tune": "stages.tune:TuneStage",
     "evaluate": "stages.evaluate:EvaluateStage",
+    "nnunet": "stages.nnunet:NnUNetStage",
     "tables": "stages.tables:TablesStage",
     "boneage": "stages.boneage:BoneAgeStage",
     "report": "stages.report:ReportStage",

@@ -1,0 +1,243 @@
+"""Stage ``nnunet@<run>``: the nnU-Net baseline through the real ``nnunetv2`` package, trained and scored.
+
+A run (``nnunet.runs.<name>``) names the uv cache of its anatomy (``dataset``)
+and an nnU-Net dataset id. The stage exports the cache's training split as an
+nnU-Net raw dataset (structures as regions), plans and preprocesses the 2-D
+configuration, trains fold ``all`` and predicts the test split
+(``denseseg.nnunet``), with ``nnUNet_raw`` / ``nnUNet_preprocessed`` /
+``nnUNet_results`` pointing at this run's folders only while nnU-Net runs.
+The test predictions are scored by the project's evaluation code
+(``score_case`` without landmarks) as ``evaluate@<run>`` scores a trained model.
+
+Outputs:
+- ``paths.nnunet/<run>/raw`` and ``/preprocessed``: nnU-Net's raw and preprocessed folders;
+- ``paths.nnunet/<run>/predictions.parquet``: per test item and structure the region
+  probability (float16) and the mask (packed bits);
+- ``paths.models/<run>/``: nnU-Net's results folder (plans, dataset.json, checkpoints; a
+  persistent DVC out: a killed training resumes from ``checkpoint_latest.pth``);
+- ``reports/eval/<run>/cases.parquet`` and ``{best,median,worst}.png`` (by mask surface ASD);
+- ``paths.metrics/eval-<run>.json`` (as ``evaluate``) and ``paths.metrics/nnunet-<run>.json``
+  (cases, plan, parameters; timings are logged, not written, so the same params give the same bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field
+
+from denseseg.evaluation.cases import aggregate, extremes, score_case
+from denseseg.evaluation.overlays import overlay_png
+from denseseg.io.atomic import atomic_file, write_json_atomic
+from denseseg.nnunet.config import NnUNetParams
+from denseseg.nnunet.environment import Folders
+from denseseg.nnunet.export import ExportError, cache_reader, export_raw_dataset, image_integers
+from denseseg.nnunet.plan import plan_and_preprocess
+from denseseg.nnunet.regions import EncodingError
+from denseseg.uv.cache import CacheError, UVCache
+from stages.base import Stage, StageError, StageParams, StageReport
+from stages.evaluate import METRICS
+
+ESTIMATOR = "masks"  # nnU-Net predicts masks only: one estimator, the primary one
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        ("item", pa.string()),
+        ("structure", pa.string()),
+        ("height", pa.int32()),
+        ("width", pa.int32()),
+        ("probability", pa.binary()),  # (H, W) little-endian float16, row-major
+        ("mask", pa.binary()),  # np.packbits of the (H, W) mask (probability > threshold)
+    ]
+)
+
+
+class RunParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str  # the uvmaps variant (its train split is exported, its test split scored)
+    dataset_id: int = Field(ge=1, le=999)  # nnU-Net's dataset id
+
+
+class NnUNetStageParams(StageParams):
+    runs: dict[str, RunParams]
+    configuration: str
+    fold: str
+    plan: dict
+    schedule: dict
+    processes: int
+    augmentation_processes: int
+    device: str
+    threads: int
+    use_mirroring: bool
+    tile_step_size: float
+    threshold: float
+    overlay_scale: int = Field(ge=1)
+
+
+class NnUNetStage(Stage[NnUNetStageParams]):
+    name = "nnunet"
+    Params = NnUNetStageParams
+    whole_section: ClassVar[bool] = True
+
+    def prepare(self) -> None:
+        p = self.params
+        if self.variant not in p.runs:
+            raise StageError(f"nnunet: no run {self.variant!r} in nnunet.runs ({', '.join(p.runs)})")
+        self.run = p.runs[self.variant]
+        try:
+            self.nnunet = NnUNetParams(**p.model_dump(exclude={"runs", "overlay_scale"}))
+            self.cache = UVCache(self.path(self.config.paths["uvmaps"]) / self.run.dataset)
+        except (ValueError, CacheError) as err:
+            raise StageError(f"nnunet@{self.variant}: {err}".replace("\n", " ")) from None
+        self.anatomy = self.cache.anatomy
+        self.train_items, self.test_items = self.cache.items_of("train"), self.cache.items_of("test")
+        if not self.train_items or not self.test_items:
+            raise StageError(
+                f"{self.cache.root}: {len(self.train_items)} train and {len(self.test_items)} test items; "
+                "nnU-Net trains on train and is scored on test"
+            )
+        base = self.path(self.config.paths["nnunet"]) / self.variant
+        self.folders = Folders(base / "raw", base / "preprocessed", self.path(self.config.paths["models"]) / self.variant)
+        self.predictions = base / "predictions.parquet"
+        self.out_dir = self.path("reports/eval") / self.variant
+
+    def fingerprint(self, raw: Path) -> str:
+        """Changes with the seed, every nnU-Net param, the nnunetv2 version and the exported bytes."""
+        import nnunetv2
+        from importlib.metadata import version
+
+        digest = hashlib.sha256()
+        for path in sorted(p for p in raw.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(raw)).encode() + path.read_bytes())
+        blob = {
+            "seed": self.seed,
+            "params": self.nnunet.model_dump(mode="json"),
+            "nnunetv2": version("nnunetv2"),
+            "package": Path(nnunetv2.__file__).parent.name,
+            "data": digest.hexdigest(),
+        }
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+    def process(self, shard):
+        from denseseg.nnunet.predict import NnUNetModel, NnUNetPredictError
+        from denseseg.nnunet.training import NnUNetTrainingError, train
+
+        timings = {}
+        started = time.perf_counter()
+        try:
+            exported = export_raw_dataset(
+                cache_reader(self.cache),
+                self.train_items,
+                self.cache.structures,
+                self.folders.raw,
+                self.run.dataset_id,
+                self.variant.replace("-", "_"),
+                f"DenseSeg pipeline: train split of uv cache {self.run.dataset} ({self.anatomy.name})",
+            )
+        except (ExportError, EncodingError) as err:
+            raise StageError(f"nnunet@{self.variant}: {err}") from None
+        timings["export_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        plans_file = plan_and_preprocess(self.folders, self.run.dataset_id, self.nnunet)
+        timings["plan_preprocess_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            trained = train(self.folders, exported.name, self.nnunet, self.seed, self.fingerprint(self.folders.raw))
+            self.model = NnUNetModel(trained.output_folder, exported.encoding, self.nnunet)
+        except (NnUNetTrainingError, NnUNetPredictError) as err:
+            raise StageError(f"nnunet@{self.variant}: {err}") from None
+        timings["train_s"] = time.perf_counter() - started
+        if trained.resumed_from_epoch is not None:
+            self.log.info("nnunet@%s: resumed at epoch %d", self.variant, trained.resumed_from_epoch)
+        started = time.perf_counter()
+        rows, predictions = [], []
+        for done, item in enumerate(self.test_items, 1):
+            record = self.cache.read(item)
+            pred = self.model.predict(image_integers(record["image"], self.cache.image_max))
+            predictions += self._prediction_rows(item, pred)
+            landmarks = record["landmarks"] if len(record["landmarks"]) == self.anatomy.n_landmarks else None
+            for row in score_case(
+                item, self.anatomy, pred.masks, None, record["masks"], landmarks, self.cache.mm_per_px(item)
+            ):
+                rows.append({**row, "estimator": ESTIMATOR, "primary": True})
+            self.report_progress(done, len(self.test_items), f"predicted {item}")
+        timings["predict_score_s"] = time.perf_counter() - started
+        return {"rows": rows, "predictions": predictions, "trained": trained, "plans": plans_file, "timings": timings}
+
+    def _prediction_rows(self, item: str, pred) -> list[dict]:
+        h, w = pred.masks.shape[1:]
+        return [
+            {
+                "item": item,
+                "structure": structure,
+                "height": h,
+                "width": w,
+                "probability": pred.probabilities[s].astype("<f2").tobytes(),
+                "mask": np.packbits(pred.masks[s]).tobytes(),
+            }
+            for s, structure in enumerate(self.cache.structures)
+        ]
+
+    def finish(self, results) -> StageReport:
+        result = results[0]
+        rows = pd.DataFrame(result["rows"])
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_file(self.out_dir / "cases.parquet") as tmp:
+            rows.to_parquet(tmp, index=False, compression="zstd")
+        with atomic_file(self.predictions) as tmp:
+            pq.write_table(pa.Table.from_pylist(result["predictions"], PREDICTION_SCHEMA), tmp, compression="zstd")
+        metrics = {
+            "test_images": len(self.test_items),
+            "rows_with_reason": int((rows["reason"] != "").sum()),
+            "primary": aggregate(rows, self.anatomy, [m for m in METRICS if m in rows]),
+            "estimators": {ESTIMATOR: aggregate(rows, self.anatomy, ["tre_px", "tre_truth_px"])},
+        }
+        for label, item in zip(("best", "median", "worst"), extremes(rows, "surface_asd_px")):
+            record = self.cache.read(item)  # predicted again: only three images are kept in memory
+            pred = self.model.predict(image_integers(record["image"], self.cache.image_max))
+            overlay_png(
+                self.out_dir / f"{label}.png",
+                record["image"][0],
+                pred.masks,
+                record["masks"],
+                None,
+                record["landmarks"] if len(record["landmarks"]) == self.anatomy.n_landmarks else None,
+                scale=self.params.overlay_scale,
+            )
+        write_json_atomic(self.path(self.config.paths["metrics"]) / f"eval-{self.variant}.json", metrics)
+        trained, timings = result["trained"], result["timings"]
+        schedule = self.nnunet.schedule
+        plans = json.loads(Path(result["plans"]).read_text())["configurations"][self.nnunet.configuration]
+        run_metrics = {
+            "train_items": len(self.train_items),
+            "test_items": len(self.test_items),
+            "labels": len(trained_labels(self.folders.raw)),
+            "batch_size": plans["batch_size"],
+            "patch_size": plans["patch_size"],
+            "features_per_stage": plans["architecture"]["arch_kwargs"]["features_per_stage"],
+            "parameters": sum(int(v.numel()) for v in self.model.predictor.network.parameters()),
+            "epochs": schedule.epochs,
+            "iterations_per_epoch": schedule.iterations_per_epoch,
+        }
+        if trained.trained_now and trained.resumed_from_epoch is None:  # logged, not written: same params, same bytes
+            steps = schedule.epochs * (schedule.iterations_per_epoch + schedule.val_iterations_per_epoch)
+            timings["seconds_per_epoch"] = timings["train_s"] / schedule.epochs
+            timings["seconds_per_step"] = timings["train_s"] / steps
+        self.log.info("nnunet@%s: timings %s", self.variant, {k: round(v, 3) for k, v in timings.items()})
+        write_json_atomic(self.path(self.config.paths["metrics"]) / f"nnunet-{self.variant}.json", run_metrics)
+        return StageReport(metrics={**run_metrics, "eval": metrics["primary"]["average"]})
+
+
+def trained_labels(raw_root: Path) -> dict:
+    """dataset.json's labels of the one raw dataset under ``raw_root``."""
+    (dataset_json,) = Path(raw_root).glob("Dataset*/dataset.json")
+    return json.loads(dataset_json.read_text())["labels"]
