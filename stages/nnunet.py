@@ -106,14 +106,16 @@ class NnUNetStage(Stage[NnUNetStageParams]):
                 "nnU-Net trains on train and is scored on test"
             )
         base = self.path(self.config.paths["nnunet"]) / self.variant
-        self.folders = Folders(base / "raw", base / "preprocessed", self.path(self.config.paths["models"]) / self.variant)
+        results = self.path(self.config.paths["models"]) / self.variant
+        self.folders = Folders(base / "raw", base / "preprocessed", results)
         self.predictions = base / "predictions.parquet"
         self.out_dir = self.path("reports/eval") / self.variant
 
     def fingerprint(self, raw: Path) -> str:
         """Changes with the seed, every nnU-Net param, the nnunetv2 version and the exported bytes."""
-        import nnunetv2
         from importlib.metadata import version
+
+        import nnunetv2
 
         digest = hashlib.sha256()
         for path in sorted(p for p in raw.rglob("*") if p.is_file()):

@@ -79,9 +79,8 @@ class RegionEncoding:
 
     def regions(self) -> list[tuple[int, ...]]:
         """Per structure, the labels whose combination contains it."""
-        return [
-            tuple(k + 1 for k, code in enumerate(self.combinations) if code >> s & 1) for s in range(len(self.structures))
-        ]
+        codes = self.combinations
+        return [tuple(k + 1 for k, code in enumerate(codes) if code >> s & 1) for s in range(len(self.structures))]
 
     def dataset_labels(self) -> dict[str, int | tuple[int, ...]]:
         """dataset.json's ``labels``: background 0 and each structure as its region."""

@@ -139,7 +139,8 @@ def train(folders: Folders, dataset: str, params: NnUNetParams, seed: int, finge
             try:
                 trainer.load_checkpoint(str(out / LATEST))
             except Exception as err:  # noqa: BLE001 - torch.load raises many types on a corrupt file
-                raise NnUNetTrainingError(f"{out / LATEST}: unreadable checkpoint ({err}); delete it to restart") from None
+                message = f"{out / LATEST}: unreadable checkpoint ({err}); delete it to restart"
+                raise NnUNetTrainingError(message) from None
             resumed_from = trainer.current_epoch
         (out / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
         trainer.run_training()
