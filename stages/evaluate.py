@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from denseseg.evaluation.cases import aggregate, extremes, score_case
+from denseseg.evaluation.cases import SUMMARY_METRICS, aggregate, extremes, score_case
 from denseseg.evaluation.landmarks import subset_anatomy
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.inference.predictor import ModelError, Predictor
@@ -30,8 +30,6 @@ from denseseg.io.tables import LANDMARKS, read_table
 from denseseg.shape.landmark_table import landmark_array
 from denseseg.uv.cache import CacheError, UVCache
 from stages.base import Stage, StageError, StageParams, StageReport
-
-METRICS = ("dsc", "landmark_asd_px", "surface_asd_px", "hd95_px", "tre_px", "tre_mm", "tre_truth_px", "tre_truth_mm")
 
 
 class EvaluateParams(StageParams):
@@ -128,7 +126,7 @@ class EvaluateStage(Stage[EvaluateParams]):
         metrics = {
             "test_images": len(self.items),
             "rows_with_reason": int((primary["reason"] != "").sum()),
-            "primary": aggregate(primary, self.anatomy, [m for m in METRICS if m in primary]),
+            "primary": aggregate(primary, self.anatomy, [m for m in SUMMARY_METRICS if m in primary]),
             "estimators": {
                 name: aggregate(rows[rows["estimator"] == name], self.anatomy, ["tre_px", "tre_truth_px"])
                 for name in estimators

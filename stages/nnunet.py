@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from denseseg.evaluation.cases import aggregate, extremes, score_case
+from denseseg.evaluation.cases import SUMMARY_METRICS, aggregate, extremes, score_case
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.io.atomic import atomic_file, write_json_atomic
 from denseseg.nnunet.config import NnUNetParams
@@ -44,7 +44,6 @@ from denseseg.nnunet.plan import plan_and_preprocess
 from denseseg.nnunet.regions import EncodingError
 from denseseg.uv.cache import CacheError, UVCache
 from stages.base import Stage, StageError, StageParams, StageReport
-from stages.evaluate import METRICS
 
 ESTIMATOR = "masks"  # nnU-Net predicts masks only: one estimator, the primary one
 
@@ -200,7 +199,7 @@ class NnUNetStage(Stage[NnUNetStageParams]):
         metrics = {
             "test_images": len(self.test_items),
             "rows_with_reason": int((rows["reason"] != "").sum()),
-            "primary": aggregate(rows, self.anatomy, [m for m in METRICS if m in rows]),
+            "primary": aggregate(rows, self.anatomy, [m for m in SUMMARY_METRICS if m in rows]),
             "estimators": {ESTIMATOR: aggregate(rows, self.anatomy, ["tre_px", "tre_truth_px"])},
         }
         for label, item in zip(("best", "median", "worst"), extremes(rows, "surface_asd_px")):

@@ -45,6 +45,18 @@ from denseseg.evaluation.surface import hausdorff95, landmark_to_boundary, symme
 
 NAN = float("nan")
 
+# The per-case metrics that an evaluation summarises (the cells of the paper's Tables 1 and 2).
+SUMMARY_METRICS = (
+    "dsc",
+    "landmark_asd_px",
+    "surface_asd_px",
+    "hd95_px",
+    "tre_px",
+    "tre_mm",
+    "tre_truth_px",
+    "tre_truth_mm",
+)
+
 # Metrics where a larger value is better (all others are distances).
 HIGHER_IS_BETTER = frozenset({"dsc"})
 
