@@ -19,7 +19,7 @@ with the two 3x3 convolutions of ``layer2``'s last block dilated by 2 (padding
 at stride 8), so a 1x1 convolution projects ``layer2``'s 128 channels to
 ``features`` (64 in the paper's configuration). The stem takes one input channel
 (radiographs are grey). ImageNet weights cannot be downloaded here: the CNN
-starts from torchvision's random initialisation (docs/training.md).
+starts from torchvision's random initialisation (docs/models.md).
 
 Coordinates: landmarks are (x, y) pixels with pixel i's centre at i; inside the
 network points live in ``grid_sample``'s normalised frame (align_corners False:
@@ -79,8 +79,9 @@ def gather_neighbours(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor
 
 def sample_features(features: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Bilinear samples (B, M, C) of a feature map (B, C, h, w) at normalised points (B, M, 2)."""
-    grid = points[:, :, None, :].to(features.dtype)
-    sampled = F.grid_sample(features, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # float32 throughout: a bf16 grid (autocast on CUDA) would round the points to about 1/256 of the image
+    grid = points[:, :, None, :].float()
+    sampled = F.grid_sample(features.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
     return sampled[..., 0].transpose(1, 2)
 
 
@@ -186,7 +187,7 @@ class ShapeFormerNet(nn.Module):
         """One transformer pass: (B, M, 2) normalised points -> their (B, M, 2) displacement."""
         points = points.float()
         index = knn(points, self.params.k)
-        x = self.embed(torch.cat([sample_features(features, points).float(), points], dim=-1))
+        x = self.embed(torch.cat([sample_features(features, points), points], dim=-1))
         for block in self.blocks:
             x = block(x, points, index)
         return self.head(F.relu(self.norm(x)))

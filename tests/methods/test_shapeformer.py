@@ -112,7 +112,7 @@ def test_a_few_steps_reduce_the_loss_on_a_tiny_batch():
         loss.backward()
         assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[0] == pytest.approx(0.04, rel=1e-4)  # 0.2 off in both coordinates of every landmark
     assert losses[-1] < 0.5 * losses[0]
 
@@ -151,3 +151,17 @@ def test_predict_gives_bool_masks_and_nan_for_untrained_landmarks():
         # the untrained network predicts the mean shape: the heart's polygon is filled, the left lung is empty
         np.testing.assert_allclose(points[trained], net(batch_of(cases[:1])["image"])[0].detach().numpy(), atol=1e-5)
         assert pred.masks[JSRT.index("heart")].any() and not pred.masks[JSRT.index("left_lung")].any()
+
+
+def test_the_paper_configuration_gives_the_papers_feature_map():
+    from pipelines.overrides import override_arguments
+    from stages.config import apply_overrides
+
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    pairs = override_arguments(PROJECT / "configs/paper.yaml")[1::2]
+    section = apply_overrides(params, pairs)["train"]["methods"]["shapeformer"]
+    paper = ShapeFormerParams(**section)
+    assert paper.network.features == 64 and paper.network.iterations == 1  # "one-shot"
+    net = ShapeFormer(paper, space(np.arange(JSRT.n_landmarks)), torch.ones(5)).build_network().eval()
+    with torch.no_grad():
+        assert net.features(torch.zeros(1, 1, 256, 256)).shape == (1, 64, 32, 32)

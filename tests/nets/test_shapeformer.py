@@ -64,7 +64,7 @@ def test_parameter_counts_follow_the_layer_shapes():
     net = ShapeFormerNet(PAPER, 166)
     assert count_parameters(net.cnn) == resnet_cnn_count(64) == 685_056
     assert count_parameters(net) - count_parameters(net.cnn) == transformer_count(64, 64, 4)
-    assert count_parameters(net) == 824_514  # the figure docs/training.md prints
+    assert count_parameters(net) == 824_514  # the figure docs/models.md prints
     small = ShapeFormerNet(TINY, 3)
     assert count_parameters(small) == resnet_cnn_count(8) + transformer_count(8, 8, 1)
 
