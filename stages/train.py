@@ -190,6 +190,10 @@ class TrainStage(Stage[TrainParams]):
         positive, total = mask_fractions(train_set)
         pos_weight = positive_weights(positive, total)
         method = method_class(self.run.method)(self.method_params, self.space, pos_weight)
+        try:
+            method.prepare(train_set)
+        except ValueError as err:
+            raise StageError(f"train@{self.variant}: {err}") from None
         torch.manual_seed(self.seed)
         network = method.build_network()
         trainer = Trainer(

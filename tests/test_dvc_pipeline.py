@@ -35,8 +35,12 @@ TINY = {
         "methods": {
             "denseseg": {"backbone": {"channels": [4, 8], "num_res_units": 0, "features": 4}},
             "heatreg": {"backbone": {"channels": [4, 8], "num_res_units": 0, "features": 4}},
+            "shapeformer": {"network": {"features": 4, "width": 4, "layers": 1, "k": 4, "iterations": 1}},
         },
-        "runs": {run: {"training": {"epochs": 1}} for run in ("denseseg-jsrt", "denseseg_sparse-jsrt", "heatreg-jsrt")},
+        "runs": {
+            run: {"training": {"epochs": 1}}
+            for run in ("denseseg-jsrt", "denseseg_sparse-jsrt", "heatreg-jsrt", "shapeformer-jsrt")
+        },
     },
     "evaluate": {"threads": 1},
     "tune": {"n_trials": 2, "workers": 1, "prune": {"dice_below": 0.0}},

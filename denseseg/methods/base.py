@@ -11,6 +11,7 @@ them all.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -99,6 +100,14 @@ class Method(ABC):
     @property
     def n_structures(self) -> int:
         return len(self.anatomy.structures)
+
+    def prepare(self, train_set: Sequence[dict]) -> None:
+        """Learn what the network needs from the training items before it is built (a no-op by default).
+
+        Called once by the train stage before ``build_network``; whatever it learns must end up in the
+        network's state dict (a buffer), since a saved model is rebuilt without the training data.
+        """
+        return None
 
     @abstractmethod
     def build_network(self) -> nn.Module:

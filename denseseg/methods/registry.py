@@ -5,8 +5,9 @@ from __future__ import annotations
 from denseseg.methods.base import Method
 from denseseg.methods.denseseg import DenseSeg
 from denseseg.methods.heatreg import HeatReg
+from denseseg.methods.shapeformer import ShapeFormer
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (DenseSeg, HeatReg)}
+METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (DenseSeg, HeatReg, ShapeFormer)}
 
 
 def method_class(name: str) -> type[Method]:

@@ -25,7 +25,8 @@ from stages.config import build_stage
 from tests.conftest import PROJECT
 
 TINY_NET = {"channels": [4, 8], "num_res_units": 0, "features": 4}
-RUNS = ("denseseg-jsrt", "heatreg-jsrt")
+RUNS = ("denseseg-jsrt", "heatreg-jsrt", "shapeformer-jsrt")
+TINY_SHAPEFORMER = {"features": 4, "width": 4, "layers": 1, "k": 4, "iterations": 1}
 
 
 def tiny_params(root: Path, epochs: int = 2) -> None:
@@ -34,7 +35,9 @@ def tiny_params(root: Path, epochs: int = 2) -> None:
     train = params["train"]
     train["training"].update({"epochs": epochs, "batch_size": 3, "threads": 1, "device": "cpu"})
     for method in train["methods"].values():
-        method["backbone"] = dict(TINY_NET)
+        if "backbone" in method:
+            method["backbone"] = dict(TINY_NET)
+    train["methods"]["shapeformer"]["network"] = dict(TINY_SHAPEFORMER)
     train["methods"]["heatreg"]["heatmap"]["sigma"] = 2.0
     train["runs"] = {name: {**train["runs"][name], "training": {"epochs": epochs}} for name in RUNS}
     params["evaluate"].update({"threads": 1, "device": "cpu"})
@@ -82,6 +85,9 @@ def test_evaluation_scores_every_test_image_structure_and_estimator(trained):
     assert metrics["test_images"] == test_images
     heat = pd.read_parquet(root / "reports/eval/heatreg-jsrt/cases.parquet")
     assert set(heat["estimator"]) == {"subpixel"} and len(heat) == test_images * len(JSRT.structures)
+    shape = pd.read_parquet(root / "reports/eval/shapeformer-jsrt/cases.parquet")
+    assert set(shape["estimator"]) == {"landmarks"} and len(shape) == test_images * len(JSRT.structures)
+    assert shape["tre_px"].notna().all()  # it predicts every landmark it was trained on
     for label in ("best", "median", "worst"):
         assert (root / "reports/eval/denseseg-jsrt" / f"{label}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -93,6 +99,7 @@ def test_tables_put_our_figures_beside_the_papers(trained):
         "table1": {
             "anatomy": "jsrt",
             "columns": {
+                "ShapeFormer": {"run": "shapeformer-jsrt", "paper": "shapeformer"},
                 "HeatReg": {"run": "heatreg-jsrt", "paper": "heatreg"},
                 "ours": {"run": "denseseg-jsrt", "paper": "denseseg"},
             },
@@ -106,6 +113,7 @@ def test_tables_put_our_figures_beside_the_papers(trained):
     table = (root / "reports/tables/table1.md").read_text()
     assert "| lungs |" in table and "| pooled |" in table
     assert " / 97.1 ± 0.9" in table  # HeatReg's published lung DSC beside ours
+    assert " / 95.6 ± 2.0" in table  # ShapeFormer's
     figures = json.loads((root / "reports/tables/tables.json").read_text())
     ours = figures["table1"]["columns"]["ours"]["rows"]["lungs"]["DSC"]["ours"]["mean"]
     cases = pd.read_parquet(root / "reports/eval/denseseg-jsrt/cases.parquet")
@@ -119,10 +127,9 @@ def test_training_is_deterministic(trained, tmp_path):
     root, _, _ = trained
     copy = tmp_path / "copy"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("models", "checkpoints", "reports"))
-    build_stage("train@denseseg-jsrt", copy).run_serial()
-    assert (copy / "models/denseseg-jsrt/model.pt").read_bytes() == (
-        root / "models/denseseg-jsrt/model.pt"
-    ).read_bytes()
+    for run in ("denseseg-jsrt", "shapeformer-jsrt"):  # shapeformer: its initial shapes are seeded too
+        build_stage(f"train@{run}", copy).run_serial()
+        assert (copy / f"models/{run}/model.pt").read_bytes() == (root / f"models/{run}/model.pt").read_bytes()
 
 
 def test_a_corrupt_model_is_a_clear_stage_error(trained, tmp_path):
