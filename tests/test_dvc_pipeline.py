@@ -43,6 +43,11 @@ TINY = {
         },
     },
     "evaluate": {"threads": 1},
+    "nnunet": {
+        "plan": {"base_features": 4, "max_features": 16, "max_stages": 3, "batch_size": 2},
+        "schedule": {"epochs": 1, "iterations_per_epoch": 2, "val_iterations_per_epoch": 1, "save_every": 1},
+        "threads": 1,
+    },
     "tune": {"n_trials": 2, "workers": 1, "prune": {"dice_below": 0.0}},
     "boneage": {"network": {"members": 2}, "training": {"epochs": 3}},
 }
