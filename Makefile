@@ -35,6 +35,10 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -e ".[test]"
+	@# nnunetv2 -> batchgenerators -> unittest2 pulls PyPI's `argparse` 1.4.0 (a Python 2 era backport). In
+	@# site-packages it shadows the standard library's argparse wherever site-packages comes first on sys.path:
+	@# Prefect's test server (uvicorn --app-dir site-packages) then dies on `BooleanOptionalAction`. Remove it.
+	$(BIN)/pip uninstall -y -q argparse
 	touch $@
 
 # Start a local Prefect server with its UI unless PREFECT_API_URL points at one already.
