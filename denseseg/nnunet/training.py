@@ -52,6 +52,18 @@ class nnUNetTrainer_DenseSeg(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming of 
         self.num_val_iterations_per_epoch = schedule.val_iterations_per_epoch
         self.save_every = schedule.save_every
 
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):  # noqa: N802 (nnU-Net's name)
+        """nnU-Net's augmentation without mirroring, in training and at test time.
+
+        The structures are lateral: JSRT has right and left lungs and clavicles as separate channels, and
+        every wrist is normalised to one laterality (radius on one side, ulna on the other). A mirrored
+        training image teaches that "right lung" may lie on either side: with nnU-Net's default mirroring
+        the demo's paired JSRT structures reached only about 62 % DSC while the heart reached 97 %.
+        """
+        rotation, dummy_2d, patch_size, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        self.inference_allowed_mirroring_axes = None
+        return rotation, dummy_2d, patch_size, None
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":

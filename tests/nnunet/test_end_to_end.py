@@ -99,6 +99,8 @@ def test_trainer_runs_the_schedule_from_params(pipeline):
     assert checkpoint["current_epoch"] == 1  # one epoch of the schedule, not nnU-Net's 1000
     assert len(checkpoint["logging"]["train_losses"]) == 1
     assert checkpoint["init_args"]["fold"] == "all"
+    # lateral structures (right/left lung): no mirroring, neither in training nor at test time
+    assert checkpoint["inference_allowed_mirroring_axes"] is None
 
 
 def test_a_finished_run_with_the_same_fingerprint_is_not_trained_again(pipeline):
