@@ -111,20 +111,27 @@ class NnUNetStage(Stage[NnUNetStageParams]):
         self.out_dir = self.path("reports/eval") / self.variant
 
     def fingerprint(self, raw: Path) -> str:
-        """Changes with the seed, every nnU-Net param, the nnunetv2 version and the exported bytes."""
+        """Changes with the seed, every nnU-Net param, the nnunetv2 version, the exported bytes and the code
+        of ``denseseg.nnunet`` (the trainer subclass lives there): a model trained by other code is not reused."""
         from importlib.metadata import version
 
         import nnunetv2
 
+        import denseseg.nnunet
+
         digest = hashlib.sha256()
         for path in sorted(p for p in raw.rglob("*") if p.is_file()):
             digest.update(str(path.relative_to(raw)).encode() + path.read_bytes())
+        code = hashlib.sha256()
+        for path in sorted(Path(denseseg.nnunet.__file__).parent.glob("*.py")):
+            code.update(path.name.encode() + path.read_bytes())
         blob = {
             "seed": self.seed,
             "params": self.nnunet.model_dump(mode="json"),
             "nnunetv2": version("nnunetv2"),
             "package": Path(nnunetv2.__file__).parent.name,
             "data": digest.hexdigest(),
+            "code": code.hexdigest(),
         }
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
