@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from denseseg.evaluation.cases import SUMMARY_METRICS, aggregate, extremes, score_case
+from denseseg.evaluation.cases import aggregate, evaluation_summary, extremes, score_case
 from denseseg.evaluation.landmarks import subset_anatomy
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.inference.predictor import ModelError, Predictor
@@ -123,15 +123,7 @@ class EvaluateStage(Stage[EvaluateParams]):
             rows.to_parquet(tmp, index=False, compression="zstd")
         estimators = self.predictor.method.estimators
         primary = rows[rows["primary"]]
-        metrics = {
-            "test_images": len(self.items),
-            "rows_with_reason": int((primary["reason"] != "").sum()),
-            "primary": aggregate(primary, self.anatomy, [m for m in SUMMARY_METRICS if m in primary]),
-            "estimators": {
-                name: aggregate(rows[rows["estimator"] == name], self.anatomy, ["tre_px", "tre_truth_px"])
-                for name in estimators
-            },
-        }
+        metrics = evaluation_summary(rows, self.anatomy, estimators, len(self.items))
         if self.landmark_sets:
             sets = [f"tre_px_{s}" for s in self.landmark_sets] + [f"tre_truth_px_{s}" for s in self.landmark_sets]
             metrics["landmark_sets"] = aggregate(primary, self.anatomy, [m for m in sets if m in primary])

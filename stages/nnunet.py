@@ -34,9 +34,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from denseseg.evaluation.cases import SUMMARY_METRICS, aggregate, extremes, score_case
+from denseseg.evaluation.cases import evaluation_summary, extremes, score_case
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.io.atomic import atomic_file, write_json_atomic
+from denseseg.io.checksums import checksums, source_digest
 from denseseg.nnunet.config import NnUNetParams
 from denseseg.nnunet.environment import Folders
 from denseseg.nnunet.export import ExportError, cache_reader, export_raw_dataset, image_integers
@@ -119,19 +120,13 @@ class NnUNetStage(Stage[NnUNetStageParams]):
 
         import denseseg.nnunet
 
-        digest = hashlib.sha256()
-        for path in sorted(p for p in raw.rglob("*") if p.is_file()):
-            digest.update(str(path.relative_to(raw)).encode() + path.read_bytes())
-        code = hashlib.sha256()
-        for path in sorted(Path(denseseg.nnunet.__file__).parent.glob("*.py")):
-            code.update(path.name.encode() + path.read_bytes())
         blob = {
             "seed": self.seed,
             "params": self.nnunet.model_dump(mode="json"),
             "nnunetv2": version("nnunetv2"),
             "package": Path(nnunetv2.__file__).parent.name,
-            "data": digest.hexdigest(),
-            "code": code.hexdigest(),
+            "data": checksums(raw),
+            "code": source_digest(Path(denseseg.nnunet.__file__).parent),
         }
         return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -172,14 +167,23 @@ class NnUNetStage(Stage[NnUNetStageParams]):
             record = self.cache.read(item)
             pred = self.model.predict(image_integers(record["image"], self.cache.image_max))
             predictions += self._prediction_rows(item, pred)
-            landmarks = record["landmarks"] if len(record["landmarks"]) == self.anatomy.n_landmarks else None
             for row in score_case(
-                item, self.anatomy, pred.masks, None, record["masks"], landmarks, self.cache.mm_per_px(item)
+                item,
+                self.anatomy,
+                pred.masks,
+                None,
+                record["masks"],
+                self._reference_landmarks(record),
+                self.cache.mm_per_px(item),
             ):
                 rows.append({**row, "estimator": ESTIMATOR, "primary": True})
             self.report_progress(done, len(self.test_items), f"predicted {item}")
         timings["predict_score_s"] = time.perf_counter() - started
         return {"rows": rows, "predictions": predictions, "trained": trained, "plans": plans_file, "timings": timings}
+
+    def _reference_landmarks(self, record: dict) -> np.ndarray | None:
+        """The cache's landmarks when it holds the anatomy's full set (scored as TRE's reference), else None."""
+        return record["landmarks"] if len(record["landmarks"]) == self.anatomy.n_landmarks else None
 
     def _prediction_rows(self, item: str, pred) -> list[dict]:
         h, w = pred.masks.shape[1:]
@@ -203,12 +207,7 @@ class NnUNetStage(Stage[NnUNetStageParams]):
             rows.to_parquet(tmp, index=False, compression="zstd")
         with atomic_file(self.predictions) as tmp:
             pq.write_table(pa.Table.from_pylist(result["predictions"], PREDICTION_SCHEMA), tmp, compression="zstd")
-        metrics = {
-            "test_images": len(self.test_items),
-            "rows_with_reason": int((rows["reason"] != "").sum()),
-            "primary": aggregate(rows, self.anatomy, [m for m in SUMMARY_METRICS if m in rows]),
-            "estimators": {ESTIMATOR: aggregate(rows, self.anatomy, ["tre_px", "tre_truth_px"])},
-        }
+        metrics = evaluation_summary(rows, self.anatomy, [ESTIMATOR], len(self.test_items))
         for label, item in zip(("best", "median", "worst"), extremes(rows, "surface_asd_px")):
             record = self.cache.read(item)  # predicted again: only three images are kept in memory
             pred = self.model.predict(image_integers(record["image"], self.cache.image_max))
@@ -218,7 +217,7 @@ class NnUNetStage(Stage[NnUNetStageParams]):
                 pred.masks,
                 record["masks"],
                 None,
-                record["landmarks"] if len(record["landmarks"]) == self.anatomy.n_landmarks else None,
+                self._reference_landmarks(record),
                 scale=self.params.overlay_scale,
             )
         write_json_atomic(self.path(self.config.paths["metrics"]) / f"eval-{self.variant}.json", metrics)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from denseseg.inference.predictor import save_model
 from denseseg.io.atomic import write_json_atomic
+from denseseg.io.checksums import source_digest
 from denseseg.losses.segmentation import positive_weights
 from denseseg.methods.data import CacheItems, mask_fractions, open_training_cache
 from denseseg.methods.registry import method_class
@@ -77,11 +78,7 @@ def _code_digest() -> str:
     import denseseg
 
     root = Path(denseseg.__file__).parent
-    digest = hashlib.sha256()
-    for package in CODE:
-        for path in sorted((root / package).glob("*.py")):
-            digest.update(path.name.encode() + path.read_bytes())
-    return digest.hexdigest()
+    return source_digest(*(root / package for package in CODE))
 
 
 def deep_update(base: dict, update: dict) -> dict:

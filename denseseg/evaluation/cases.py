@@ -366,6 +366,23 @@ def item_scores(rows, metric: str = "landmark_asd_px") -> pd.Series:
     return scores[np.isfinite(scores)]
 
 
+def evaluation_summary(rows, anatomy: Anatomy, estimators: Sequence[str], test_images: int) -> dict:
+    """The figures of one evaluated run (``eval-<run>.json``) from its case rows.
+
+    ``primary``: the groups' ``SUMMARY_METRICS`` over the primary estimator's rows (the tables' cells);
+    ``estimators``: TRE per landmark estimator; ``rows_with_reason``: primary rows with a NaN explained.
+    """
+    primary = rows[rows["primary"]]
+    return {
+        "test_images": test_images,
+        "rows_with_reason": int((primary["reason"] != "").sum()),
+        "primary": aggregate(primary, anatomy, [m for m in SUMMARY_METRICS if m in primary]),
+        "estimators": {
+            name: aggregate(rows[rows["estimator"] == name], anatomy, ["tre_px", "tre_truth_px"]) for name in estimators
+        },
+    }
+
+
 def extremes(rows, metric: str = "landmark_asd_px") -> tuple[str, str, str]:
     """Best, median and worst test item by the mean ``metric`` over its structures (the paper's Figs. 3 and 4).
 

@@ -23,6 +23,18 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def source_digest(*folders: str | os.PathLike) -> str:
+    """sha256 over the ``*.py`` files of each folder (file name and bytes, sorted by name, folders in order).
+
+    Identifies the code a result was made by: a checkpoint made by other code is never resumed.
+    """
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 def checksums(folder: str | os.PathLike) -> dict[str, str]:
     """{relative posix path: sha256} of every file under ``folder`` except SHA256SUMS, sorted."""
     folder = Path(folder)
