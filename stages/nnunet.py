@@ -77,7 +77,6 @@ class NnUNetStageParams(StageParams):
     augmentation_processes: int
     device: str
     threads: int
-    use_mirroring: bool
     tile_step_size: float
     threshold: float
     overlay_scale: int = Field(ge=1)

@@ -47,6 +47,5 @@ class NnUNetParams(BaseModel):
     augmentation_processes: int = Field(ge=0)  # nnUNet_n_proc_DA; 0: augmentation in the main process (seeded)
     device: str  # auto | cpu | cuda
     threads: int = Field(ge=1)  # torch CPU threads
-    use_mirroring: bool  # test-time mirroring (nnU-Net's default: on)
     tile_step_size: float = Field(gt=0, le=1)  # sliding-window step as a fraction of the patch (nnU-Net: 0.5)
     threshold: float = Field(gt=0, lt=1)  # a region's probability above this is the structure

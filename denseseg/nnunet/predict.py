@@ -6,7 +6,7 @@ predictor with ``manual_initialization`` (its ``initialize_from_trained_model_fo
 looks the trainer class up by name, which imports every trainer module and
 knows only nnU-Net's own trainers). Each image goes through
 ``predict_single_npy_array`` (nnU-Net's preprocessing, sliding window,
-Gaussian weighting, optional mirroring, resampling back) with its
+Gaussian weighting, resampling back; no mirroring) with its
 probabilities returned; a structure's mask is its region channel above the
 threshold.
 """
@@ -84,7 +84,7 @@ class NnUNetModel:
         self.predictor = nnUNetPredictor(
             tile_step_size=params.tile_step_size,
             use_gaussian=True,
-            use_mirroring=params.use_mirroring,
+            use_mirroring=False,  # lateral structures: the trainer allows no mirroring axes (training.py)
             perform_everything_on_device=device.type == "cuda",
             device=device,
             verbose=False,

@@ -41,7 +41,6 @@ def _params() -> NnUNetParams:
         augmentation_processes=0,
         device="cpu",
         threads=1,
-        use_mirroring=False,
         tile_step_size=0.5,
         threshold=0.5,
     )
