@@ -67,18 +67,10 @@ class RunParams(BaseModel):
     dataset_id: int = Field(ge=1, le=999)  # nnU-Net's dataset id
 
 
-class NnUNetStageParams(StageParams):
+class NnUNetStageParams(StageParams, NnUNetParams):
+    """The nnunet section: the library's ``NnUNetParams`` (validated there, once) plus the stage's runs."""
+
     runs: dict[str, RunParams]
-    configuration: str
-    fold: str
-    plan: dict
-    schedule: dict
-    processes: int
-    augmentation_processes: int
-    device: str
-    threads: int
-    tile_step_size: float
-    threshold: float
     overlay_scale: int = Field(ge=1)
 
 
@@ -93,7 +85,7 @@ class NnUNetStage(Stage[NnUNetStageParams]):
             raise StageError(f"nnunet: no run {self.variant!r} in nnunet.runs ({', '.join(p.runs)})")
         self.run = p.runs[self.variant]
         try:
-            self.nnunet = NnUNetParams(**p.model_dump(exclude={"runs", "overlay_scale"}))
+            self.nnunet = NnUNetParams(**p.model_dump(exclude={"runs", "overlay_scale"}))  # the fingerprinted part
             self.cache = UVCache(self.path(self.config.paths["uvmaps"]) / self.run.dataset)
         except (ValueError, CacheError) as err:
             raise StageError(f"nnunet@{self.variant}: {err}".replace("\n", " ")) from None

@@ -15,7 +15,9 @@ from denseseg.propagation.trainer import TrainConfig
 from denseseg.release.contents import ReleaseParams
 from denseseg.shape.quality import QCParams
 from denseseg.shape.registration import ReferenceParams, RegistrationParams, TemplateParams
+from denseseg.nnunet.config import NnUNetParams
 from stages.contours import ContoursParams
+from stages.nnunet import NnUNetStageParams
 from stages.propagate import PropagateParams
 from stages.register import RegisterParams
 from stages.release import ReleaseStageParams
@@ -27,6 +29,7 @@ STAGES = {
     "propagate": PropagateParams,
     "release": ReleaseStageParams,
     "contours": ContoursParams,
+    "nnunet": NnUNetStageParams,
 }
 
 
@@ -64,6 +67,7 @@ def test_the_nested_sections_are_the_library_s_models():
     assert isinstance(propagate, PropagationParams) and type(propagate.refiner) is RefinerParams
     assert type(propagate.network) is NetworkParams and type(propagate.training) is TrainConfig
     assert isinstance(ReleaseStageParams(**PARAMS["release"]), ReleaseParams)
+    assert isinstance(NnUNetStageParams(**PARAMS["nnunet"]), NnUNetParams)  # one validation, the library's
 
 
 def test_a_leftover_key_is_an_error():
