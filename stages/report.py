@@ -154,7 +154,7 @@ class ReportStage(Stage[ReportParams]):
                     study,
                     self.json(self.metrics_path(f"tune-{study}")),
                     front,
-                    self.json(f"reports/tuned/{study}.json"),
+                    self.json(f"{self.config.paths['tuned']}/{study}.json"),
                     self.png(f"reports/tuning/{study}/pareto.png"),
                 )
             )
@@ -326,7 +326,7 @@ class ReportStage(Stage[ReportParams]):
                     ("tune@<study>", "train_tuned@<run>"),
                     ("tune", "train.tuned_runs", "report.studies"),
                     ("dvc repro tune@denseseg-wrist", "python -m pipelines tune@denseseg-wrist --set tune.n_trials=16"),
-                    [f"reports/tuned/{s}.json" for s in self.params.studies],
+                    [f"{self.config.paths['tuned']}/{s}.json" for s in self.params.studies],
                 ),
             ),
             (

@@ -35,7 +35,7 @@ from denseseg.methods.data import CacheItems, mask_fractions, open_training_cach
 from denseseg.methods.registry import method_class
 from denseseg.nets.backbone import count_parameters
 from denseseg.training.augment import AffineAugment, AugmentParams
-from denseseg.training.config import TrainingConfig
+from denseseg.training.config import TrainingConfig, deep_update
 from denseseg.training.curves import write_curve
 from denseseg.training.loop import Callback, Trainer, TrainingError, load_best
 from denseseg.uv.cache import CacheError
@@ -53,7 +53,7 @@ class RunParams(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)  # deep update of train.methods.<method>
     training: dict[str, Any] = Field(default_factory=dict)  # deep update of train.training
     augment: dict[str, Any] = Field(default_factory=dict)  # deep update of train.augment
-    # a tune study whose picked values (reports/tuned/<study>.json) deep-update the method's params
+    # a tune study whose picked values (paths.tuned/<study>.json) deep-update the method's params
     # before ``overrides``; None (the default runs): the values of train.methods.<method>
     tuned: str | None = None
 
@@ -70,23 +70,12 @@ class TrainParams(StageParams):
     tuned_runs: dict[str, RunParams]
 
 
-TUNED_DIR = "reports/tuned"  # written by tune@<study>: <study>.json
-
-
 def _code_digest() -> str:
     """Digest of the library code that shapes a training run: a checkpoint made by other code never resumes."""
     import denseseg
 
     root = Path(denseseg.__file__).parent
     return source_digest(*(root / package for package in CODE))
-
-
-def deep_update(base: dict, update: dict) -> dict:
-    """A copy of ``base`` with ``update`` merged in, recursively (update wins)."""
-    out = dict(base)
-    for key, value in update.items():
-        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
 
 
 class _Progress(Callback):
@@ -129,7 +118,7 @@ class TrainStage(Stage[TrainParams]):
         base = self.params.methods[run.method]
         if run.tuned is None:
             return base
-        path = self.path(TUNED_DIR) / f"{run.tuned}.json"
+        path = self.path(self.config.paths["tuned"]) / f"{run.tuned}.json"
         if not path.exists():
             raise StageError(f"train@{self.variant}: tuned: {path} not found; run the stage tune@{run.tuned} first")
         try:

@@ -67,7 +67,9 @@ class DenseSeg(Method):
         return DenseSegNet(self.params.backbone, self.n_structures)
 
     def step(self, network, batch):
-        seg, uv = network(batch["image"])
+        return self._loss(*network(batch["image"]), batch)
+
+    def _loss(self, seg, uv, batch):
         device = seg.device
         return denseseg_loss(
             seg,
@@ -82,6 +84,17 @@ class DenseSeg(Method):
     def predict(self, network, images):
         with torch.no_grad():
             seg, uv = network(images)
+        return self._decode(seg, uv, self.params.estimators)
+
+    def validation_outputs(self, network, batch):
+        """One forward pass for the loss and the predictions; only the primary estimator is run."""
+        seg, uv = network(batch["image"])
+        primary = {name: self.params.estimators[name] for name in self.estimators[:1]}
+        return float(self._loss(seg, uv, batch)["loss"]), self._decode(seg, uv, primary)
+
+    def _decode(self, seg, uv, estimators: dict[str, EstimatorParams]) -> list[Prediction]:
+        """Masks and, per estimator, the landmarks from the network's outputs."""
+        with torch.no_grad():
             probs = torch.sigmoid(seg.float())
             uv = masked_uv(uv.float(), probs, self.params.threshold)
         masks = (probs > self.params.threshold).cpu().numpy()
@@ -90,7 +103,7 @@ class DenseSeg(Method):
         scales = self.space.uv_scales()
         found = {
             name: extract_landmarks(uv, self.space.uv, counts, masks, est.extraction(), scales).points
-            for name, est in self.params.estimators.items()
+            for name, est in estimators.items()
         }
         return [
             Prediction(masks[b], {name: found[name][b].astype(np.float32) for name in found}) for b in range(len(masks))

@@ -44,19 +44,29 @@ class HeatReg(Method):
         return HeatmapNet(self.params.backbone, self.space.n_trained)
 
     def step(self, network, batch):
+        return {"loss": self._loss(network, network.features(batch["image"]), batch)}
+
+    def _loss(self, network, features, batch):
         # the same squared L2 as heatmap_loss(network(image), ...), in closed form through the 1x1 head:
         # the (B, N, H, W) maps (710 of them on the wrist) are never built
-        features = network.features(batch["image"])
         head = network.head
-        loss = heatmap_loss_from_features(features, head.weight, head.bias, batch["landmarks"], self.params.heatmap)
-        return {"loss": loss}
+        return heatmap_loss_from_features(features, head.weight, head.bias, batch["landmarks"], self.params.heatmap)
 
     def predict(self, network, images):
         with torch.no_grad():
-            heatmaps = network(images).float()
-        points = DECODERS[self.params.decoder](heatmaps).cpu().numpy()
+            heatmaps = network(images)
+        return self._decode(heatmaps, images.shape[-2:])
+
+    def validation_outputs(self, network, batch):
+        """One backbone pass for the loss and the heatmaps."""
+        features = network.features(batch["image"])
+        loss = float(self._loss(network, features, batch))
+        return loss, self._decode(network.head(features), batch["image"].shape[-2:])
+
+    def _decode(self, heatmaps, size) -> list[Prediction]:
+        points = DECODERS[self.params.decoder](heatmaps.float()).cpu().numpy()
         full = self.space.expand(points)
-        height, width = images.shape[-2:]
+        height, width = size
         return [
             Prediction(polygon_masks(full[b], self.anatomy, height, width), {self.params.decoder: full[b]})
             for b in range(len(full))

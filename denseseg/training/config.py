@@ -57,3 +57,11 @@ class AugmentParams(BaseModel):
         if self.scale_min > self.scale_max:
             raise ValueError(f"scale_min ({self.scale_min}) is larger than scale_max ({self.scale_max})")
         return self
+
+
+def deep_update(base: dict, update: dict) -> dict:
+    """A copy of ``base`` with ``update`` merged in, recursively (update wins): how a run's keys refine a section."""
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = deep_update(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out

@@ -106,3 +106,48 @@ def plot_front(trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[s
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+PICK_RULE = "closest to the utopia point after min-max normalising each objective over the Pareto front"
+
+
+def picked_values(front: pd.DataFrame, n_trials: int, objectives: Sequence[str], space: SearchSpace) -> dict:
+    """The front's picked trial as ``trial``, ``objectives``, ``values`` and ``overrides`` (the nested form,
+    a deep update of the method's params); ``trial`` None with a ``note`` when no trial completed."""
+    if front.empty:
+        note = f"none of {n_trials} trial(s) completed (all pruned or failed)"
+        return {"trial": None, "objectives": {}, "values": {}, "overrides": {}, "note": note}
+    pick = front[front["picked"]].iloc[0]
+    values = {path: float(pick[path]) for path in space.ranges}
+    return {
+        "trial": int(pick["trial"]),
+        "objectives": {name: float(pick[name]) for name in objectives},
+        "values": values,
+        "overrides": SearchSpace.nested(values),
+    }
+
+
+def write_study_reports(
+    folder: Path, trials: pd.DataFrame, front: pd.DataFrame, study: str, directions: dict[str, str]
+) -> None:
+    """``trials.csv``, ``pareto.csv``, ``pareto.md`` and ``pareto.png`` of one study into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    trials.to_csv(folder / "trials.csv", index=False)
+    front.to_csv(folder / "pareto.csv", index=False)
+    (folder / "pareto.md").write_text(front_markdown(front, study, directions))
+    plot_front(trials, front, list(directions), folder / "pareto.png", f"tune@{study}: {len(trials)} trials")
+
+
+def study_metrics(trials: pd.DataFrame, front: pd.DataFrame, picked: dict) -> dict:
+    """Trial counts by state, the front's size and the pick (``picked_values``): a study's metrics file."""
+    states = trials["state"].value_counts().to_dict()
+    return {
+        "trials": len(trials),
+        "complete": int(states.get("COMPLETE", 0)),
+        "pruned": int(states.get("PRUNED", 0)),
+        "failed": int(states.get("FAIL", 0)),
+        "interrupted": int(trials["interrupted"].sum()),
+        "front_size": len(front),
+        "picked_trial": picked["trial"],
+        "picked": {**picked["objectives"], **picked["values"]},
+    }

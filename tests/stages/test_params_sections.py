@@ -8,6 +8,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from denseseg.nnunet.config import NnUNetParams
 from denseseg.propagation.network import NetworkParams
 from denseseg.propagation.refiners import RefinerParams
 from denseseg.propagation.rounds import PropagationParams
@@ -15,7 +16,6 @@ from denseseg.propagation.trainer import TrainConfig
 from denseseg.release.contents import ReleaseParams
 from denseseg.shape.quality import QCParams
 from denseseg.shape.registration import ReferenceParams, RegistrationParams, TemplateParams
-from denseseg.nnunet.config import NnUNetParams
 from stages.contours import ContoursParams
 from stages.nnunet import NnUNetStageParams
 from stages.propagate import PropagateParams

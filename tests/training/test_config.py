@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from denseseg.training.config import AugmentParams, TrainingConfig
+from denseseg.training.config import AugmentParams, TrainingConfig, deep_update
 
 VALUES = dict(
     epochs=3,
@@ -56,3 +56,12 @@ def test_augment_scale_range_must_be_ordered():
     AugmentParams(enabled=True, rotation_deg=10, translation=0.1, scale_min=0.85, scale_max=1.15)
     with pytest.raises(pydantic.ValidationError, match="scale_min"):
         AugmentParams(enabled=True, rotation_deg=10, translation=0.1, scale_min=1.2, scale_max=1.1)
+
+
+def test_deep_update_merges_nested_keys_and_leaves_its_inputs_alone():
+    base = {"loss": {"lambda_bce": 0.13, "dense": True}, "threshold": 0.5}
+    update = {"loss": {"dense": False}, "threshold": 0.7, "extra": {"a": 1}}
+    merged = deep_update(base, update)
+    assert merged == {"loss": {"lambda_bce": 0.13, "dense": False}, "threshold": 0.7, "extra": {"a": 1}}
+    assert base == {"loss": {"lambda_bce": 0.13, "dense": True}, "threshold": 0.5}  # a copy, not in place
+    assert deep_update({"loss": 1}, {"loss": {"a": 2}}) == {"loss": {"a": 2}}  # a dict replaces a non-dict
