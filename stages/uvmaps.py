@@ -47,12 +47,10 @@ from denseseg.io.png import ImageError, read_png
 from denseseg.io.tables import LANDMARKS, MANIFEST, REJECTS, SPLITS, read_table
 from denseseg.shape.landmark_table import landmark_array, split_structures
 from denseseg.shape.template import build_template
-from denseseg.shape.umeyama import DegenerateShapeError
 from denseseg.uv import cache
-from denseseg.uv.cartesian import CartesianWarp
-from denseseg.uv.extraction import ExtractionParams, locate
+from denseseg.uv.extraction import ExtractionParams
+from denseseg.uv.floor import FloorScorer
 from denseseg.uv.maps import MODES, item_crops, landmark_uv
-from denseseg.uv.polar import PolarWarp
 from stages.base import Stage, StageError, StageParams, StageReport
 
 
@@ -175,22 +173,6 @@ class UVMapsStage(Stage[UVMapsParams]):
     def shards(self):
         return self._shards
 
-    def _uv_scale(self, structure: str) -> np.ndarray | None:
-        """Isotropic neighbour search for cartesian maps (polar uv is already square-normalised)."""
-        return self.template.uv_scale(structure) if self.params.mode == "cartesian" else None
-
-    def _exactness(self, structure: str, pts: np.ndarray, keep: np.ndarray, target: np.ndarray) -> float:
-        """Max |continuous map - template uv| at the used landmarks of one structure."""
-        tpts = self.template.points[structure][keep]
-        try:
-            if self.params.mode == "cartesian":
-                got = CartesianWarp(pts, tpts).uv(pts, self.template, structure)
-            else:
-                got = PolarWarp(pts, tpts).uv(pts)
-        except DegenerateShapeError:
-            return float("nan")
-        return float(np.abs(got - target).max())
-
     def _crops(self, masks: np.ndarray, flat: np.ndarray):
         used = self.used if self.params.landmarks == "fps" else None
         return item_crops(masks, flat, self.template, self.params.mode, self.params.extrapolate, used)
@@ -221,14 +203,13 @@ class UVMapsStage(Stage[UVMapsParams]):
         number, rows = shard
         by_mask_shard = defaultdict(list)
         rejects, items_rows, images, index = [], [], [], []
-        errors, unused_errors, exact = [], [], []
+        floor = FloorScorer(self.template, self.params.mode, self.extraction, self.params.uv_dtype)
         for r in rows:
             reason = self._item_rejects(self.items[r])
             if reason:
                 rejects.append((self.items[r], self.name, reason))
             else:
                 by_mask_shard[self.mask_shard[self.items[r]]].append(r)
-        dtype = np.dtype(self.params.uv_dtype)
         keep = split_structures(self.used, self.anatomy)
         targets = split_structures(self.uv_full, self.anatomy)
         for mask_path, group in sorted(by_mask_shard.items()):
@@ -249,15 +230,7 @@ class UVMapsStage(Stage[UVMapsParams]):
                     continue
                 per = split_structures(flat, self.anatomy)
                 for s, crop in crops.items():
-                    k = keep[s]
-                    exact.append(self._exactness(s, per[s][k], k, targets[s][k]))
-                    stored = crop.uv.astype(dtype).astype(np.float32)
-                    found = locate(
-                        stored, targets[s], crop.mask, self.extraction, (crop.top, crop.left), self._uv_scale(s)
-                    )
-                    distance = np.linalg.norm(found - per[s], axis=1)
-                    errors.append(distance[k])
-                    unused_errors.append(distance[~k])
+                    floor.add(s, crop, per[s], keep[s], targets[s])
                 items_rows.append(
                     cache.item_rows(
                         item,
@@ -289,7 +262,7 @@ class UVMapsStage(Stage[UVMapsParams]):
         else:
             (self.staging / name).unlink(missing_ok=True)
             (self.staging / image_name).unlink(missing_ok=True)
-        return index, rejects, errors, exact, unused_errors
+        return index, rejects, floor
 
     def finish(self, results) -> StageReport:
         index = [e for res in results for e in res[0]]
@@ -306,12 +279,10 @@ class UVMapsStage(Stage[UVMapsParams]):
             landmarks=self.params.landmarks,
             image_max=self.params.image_max,
         )
-        errors = np.concatenate([e for res in results for e in res[2]])
-        exact = np.asarray([x for res in results for x in res[3]])
         shard_bytes = sum(p.stat().st_size for p in self.staging.glob("shard-*.parquet"))
         image_bytes = sum(p.stat().st_size for p in self.staging.glob("images-*.parquet"))
         commit_dir(self.staging, self.out_dir)
-        exact_max = float(np.nanmax(exact)) if np.isfinite(exact).any() else float("nan")
+        floor = results[0][2].merge(res[2] for res in results[1:])
         mm = np.array([e["mm_per_px"] for e in index], np.float64)
         metrics = {
             "items": len(index),
@@ -325,21 +296,10 @@ class UVMapsStage(Stage[UVMapsParams]):
             "image_bytes_per_image": round(image_bytes / len(index), 1),
             "mm_per_px_median": float(np.nanmedian(mm)) if np.isfinite(mm).any() else float("nan"),
             "mm_per_px_missing": int((~np.isfinite(mm)).sum()),
-            "exactness_max_uv_error": exact_max,
-            "exactness_ok": bool(exact_max <= self.params.exactness_tol),
-            "floor_median_px": float(np.nanmedian(errors)),
-            "floor_p95_px": float(np.nanpercentile(errors, 95)),
-            "floor_missing": int((~np.isfinite(errors)).sum()),
             "mode": self.params.mode,
             "uv_dtype": self.params.uv_dtype,
         }
-        if not self.used.all():
-            unused = np.concatenate([e for res in results for e in res[4]])
-            metrics.update(
-                floor_unused_median_px=float(np.nanmedian(unused)),
-                floor_unused_p95_px=float(np.nanpercentile(unused, 95)),
-                floor_unused_missing=int((~np.isfinite(unused)).sum()),
-            )
+        metrics.update(floor.summary(self.params.exactness_tol))
         write_json_atomic(
             self.path(self.config.paths["metrics"]) / f"uvmaps-{self.variant or self.anatomy.name}.json", metrics
         )
