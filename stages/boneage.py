@@ -32,9 +32,8 @@ import torch
 from pydantic import Field
 
 from denseseg.bone_age.config import BoneAgeParams
-from denseseg.bone_age.experiment import fit_and_score, mean_age_baseline, samples
+from denseseg.bone_age.experiment import SPLITS, compare_sources
 from denseseg.bone_age.plots import scatter_png
-from denseseg.bone_age.training import AgeSamples
 from denseseg.inference.predictor import ModelError, Predictor
 from denseseg.io.atomic import atomic_file, write_json_atomic
 from denseseg.io.tables import LANDMARKS, MANIFEST, TRUTH_IMAGES, read_table
@@ -45,7 +44,6 @@ from denseseg.uv.cache import CacheError, UVCache
 from stages.base import Stage, StageError, StageParams, StageReport
 
 PAPER = {"registration": 14.1, "denseseg": 13.9, "heatreg": 14.1, "baseline": 27.4}  # MAE in months, Fig. 5
-SPLITS = ("train", "val", "test")
 OUT = "reports/boneage"
 
 
@@ -184,82 +182,38 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
         p = self.params
         for source, items, points in results:
             self.landmarks.setdefault(source, {}).update(zip(items, points))
-        targets = {"chronological": self.months}
-        if self.bone_age is not None:
-            targets["bone_age"] = self.bone_age
-        sources = ["registration", *p.sources, *(["truth"] if "truth" in self.landmarks else [])]
-        self._total, self._done = len(targets) * len(sources) * p.network.members, 0
-        metrics: dict = {
-            "n_train": len(self.items["train"]),
-            "n_val": len(self.items["val"]),
-            "n_test": len(self.items["test"]),
-            "bucket_months": p.network.bucket_months,
-            "members": p.network.members,
-        }
-        rows, saved = [], None
-        for target, months in targets.items():
-            registration = {split: self._samples("registration", split, months) for split in SPLITS}
-            _, baseline = mean_age_baseline(registration["train"], registration["test"])
-            metrics[target] = {"baseline": baseline}
-            for source in sources:
-                result, test = self._fit(target, source, months, registration)
-                metrics[target][source] = result.metrics
-                rows += [
-                    {"filestem": it, "source": source, "target": target, "true_months": t, "predicted_months": y}
-                    for it, t, y in zip(test.items, test.months, result.predicted)
-                ]
-                if target == "chronological" and source == p.model_source:
-                    saved = result.model
-        metrics["paper"] = dict(PAPER)
-        self._write(metrics, pd.DataFrame(rows), saved)
-        return StageReport(metrics=metrics)
-
-    def _fit(self, target: str, source: str, months: dict[str, float], registration: dict):
-        """Train the ensemble of one (target, source) and predict its test images: (SourceResult, test samples)."""
-        data = registration if source == "registration" else {s: self._samples(source, s, months) for s in SPLITS}
-        train, trained_on = data["train"], source
-        if source not in ("registration", "truth"):  # a model's landmarks: trained with the true ones as well
-            train, trained_on = AgeSamples.concat(registration["train"], data["train"]), f"registration + {source}"
-        members = self.params.network.members
-
-        def progress(m: int, _members: int, message: str, start: int = self._done) -> None:
-            self.report_progress(start + m, self._total, f"{target} / {source}: {message}")
-
+        targets = {"chronological": self.months, **({"bone_age": self.bone_age} if self.bone_age is not None else {})}
+        order = ["registration", *p.sources, *(["truth"] if "truth" in self.landmarks else [])]
         try:
-            result = fit_and_score(
-                self.params.network,
-                self.params.training,
-                train,
-                data["val"],
-                data["test"],
+            found = compare_sources(
+                p.network,
+                p.training,
+                self.items,
+                {source: self.landmarks[source] for source in order},
+                targets,
                 anatomy=self.anatomy,
                 height=self.height,
                 width=self.width,
                 seed=self.seed,
-                info={"target": target, "source": source, "trained_on": trained_on, "tested_on": source},
-                progress=progress,
+                progress=self.report_progress,
             )
-        except TrainingError as err:
-            raise StageError(f"boneage ({target}, {source}): {err}") from None
-        self._done += members
-        if result.n_fallback:
-            self.log.warning(
-                "boneage %s / %s: %d test image(s) without any landmark got the mean training age",
-                target,
-                source,
-                result.n_fallback,
-            )
-        return result, data["test"]
-
-    def _samples(self, source: str, split: str, months: dict[str, float]):
-        """The images of ``split`` with ``source``'s landmarks (the truth only where the phantom has them)."""
-        items = self.items[split]
-        if source == "truth":
-            items = [it for it in items if it in self.landmarks["truth"]]
-        try:
-            return samples(items, self.landmarks[source], months, source)
         except KeyError as err:
             raise StageError(f"boneage: {err.args[0]}") from None
+        except TrainingError as err:
+            raise StageError(f"boneage {err}") from None
+        for (target, source), n in found.fallbacks.items():
+            if n:
+                self.log.warning(
+                    "boneage %s / %s: %d test image(s) without any landmark got the mean training age",
+                    target,
+                    source,
+                    n,
+                )
+        counts = {f"n_{split}": len(self.items[split]) for split in SPLITS}
+        metrics = {**counts, "bucket_months": p.network.bucket_months, "members": p.network.members, **found.metrics}
+        metrics["paper"] = dict(PAPER)
+        self._write(metrics, pd.DataFrame(found.rows), found.models["chronological", p.model_source])
+        return StageReport(metrics=metrics)
 
     def _write(self, metrics: dict, rows: pd.DataFrame, model) -> None:
         out = self.path(OUT)
