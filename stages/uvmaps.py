@@ -29,7 +29,6 @@ unused landmarks located by their uv.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Literal
@@ -39,11 +38,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from denseseg.anatomy import ANATOMIES, Anatomy
+from denseseg.anatomy import ANATOMIES
 from denseseg.io import jsrt as jio
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.png import ImageError, read_png
+from denseseg.io.subsets import SubsetsError, read_used_mask
 from denseseg.io.tables import LANDMARKS, MANIFEST, REJECTS, SPLITS, read_table
 from denseseg.shape.landmark_table import landmark_array, split_structures
 from denseseg.shape.template import build_template
@@ -67,31 +67,6 @@ class UVMapsParams(StageParams):
     train_split: str
     exactness_tol: float
     extraction: dict
-
-
-def used_mask(subsets_path: Path, anatomy: Anatomy) -> np.ndarray:
-    """(N,) bool over the full flat landmark order from the subsample stage's ``subsets.json``.
-
-    Each structure must keep at least 3 landmarks (a triangle) for its maps.
-    """
-    if not subsets_path.exists():
-        raise StageError(f"{subsets_path}: landmark subsets not found (did the subsample stage run?)")
-    try:
-        subsets = json.loads(subsets_path.read_text())
-        found, flat = subsets["anatomy"], subsets["flat_indices"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise StageError(f"{subsets_path}: not a subsets file ({type(err).__name__}: {err})") from None
-    if found != anatomy.name:
-        raise StageError(f"{subsets_path}: subsets of anatomy {found!r}, this variant is {anatomy.name!r}")
-    idx = np.asarray(flat, np.int64)
-    if idx.ndim != 1 or len(idx) == 0 or idx.min() < 0 or idx.max() >= anatomy.n_landmarks:
-        raise StageError(f"{subsets_path}: flat_indices must be indices in 0..{anatomy.n_landmarks - 1}")
-    used = np.zeros(anatomy.n_landmarks, bool)
-    used[idx] = True
-    for s, keep in split_structures(used, anatomy).items():
-        if keep.sum() < 3:
-            raise StageError(f"{subsets_path}: structure {s!r} keeps {int(keep.sum())} landmark(s); maps need 3")
-    return used
 
 
 class UVMapsStage(Stage[UVMapsParams]):
@@ -153,7 +128,10 @@ class UVMapsStage(Stage[UVMapsParams]):
         except ValueError as err:
             raise StageError(f"uvmaps: {err}") from None
         if p.landmarks == "fps":
-            self.used = used_mask(self.path(self.config.paths["subsets"]), self.anatomy)
+            try:
+                self.used = read_used_mask(self.path(self.config.paths["subsets"]), self.anatomy)
+            except SubsetsError as err:
+                raise StageError(str(err)) from None
         else:
             self.used = np.ones(self.anatomy.n_landmarks, bool)
         self.uv_full = landmark_uv(self.template, p.mode)

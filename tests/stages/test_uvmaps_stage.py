@@ -230,21 +230,3 @@ def test_a_missing_ingest_manifest_is_a_stage_error(tmp_path):
     (root / "data/interim/ingest/manifest.parquet").unlink()
     with pytest.raises(StageError, match=r"manifest\.parquet: table not found"):
         build_stage("uvmaps@wrist", root).run_serial()
-
-
-def test_subsets_of_another_anatomy_or_with_too_few_landmarks_are_refused(tmp_path):
-    from stages.uvmaps import used_mask
-
-    path = tmp_path / "subsets.json"
-    path.write_text(json.dumps({"anatomy": "jsrt", "flat_indices": [0, 1, 2]}))
-    with pytest.raises(StageError, match="subsets of anatomy 'jsrt', this variant is 'wrist'"):
-        used_mask(path, WRIST)
-    keep = [i for i in range(710) if i >= 80 or i < 2]  # radius (landmarks 0..79) keeps 2
-    path.write_text(json.dumps({"anatomy": "wrist", "flat_indices": keep}))
-    with pytest.raises(StageError, match="structure 'radius' keeps 2 landmark"):
-        used_mask(path, WRIST)
-    path.write_text(json.dumps({"anatomy": "wrist", "flat_indices": [710]}))
-    with pytest.raises(StageError, match=r"indices in 0\.\.709"):
-        used_mask(path, WRIST)
-    path.write_text(json.dumps({"anatomy": "wrist", "flat_indices": list(range(710))}))
-    assert used_mask(path, WRIST).all()
