@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,8 +31,6 @@ import numpy as np
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-
 from denseseg.anatomy import WRIST  # noqa: E402
 from denseseg.bone_age.config import BoneAgeParams  # noqa: E402
 from denseseg.bone_age.experiment import fit_and_score, mean_age_baseline  # noqa: E402

@@ -32,8 +32,6 @@ import yaml
 from PIL import Image
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-
 from denseseg.io.grazpedwri import COLUMNS, read_metadata  # noqa: E402
 
 

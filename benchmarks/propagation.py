@@ -37,8 +37,6 @@ import pyarrow.parquet as pq
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
-
 HEIGHT, WIDTH = 384, 224
 SETTINGS = ["propagate.rounds=1", "propagate.epochs=2", "propagate.threads=1", "propagate.device=cpu"]
 
@@ -106,7 +104,7 @@ def replicate(base: Path, dest: Path, n: int, drop: tuple[str, ...] = ()) -> Pat
 
 CHILD = """
 import json, resource, sys, time
-sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[1])  # the checkout under test (the installed package may be another)
 import denseseg.propagation.trainer as trainer
 fit_seconds = []
 _fit = trainer.SegmentationTrainer.fit

@@ -32,11 +32,8 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from denseseg.losses.denseseg import DenseSegLossParams, denseseg_loss  # noqa: E402
 from denseseg.losses.heatmap import HeatmapParams, heatmap_loss, heatmap_loss_from_features  # noqa: E402

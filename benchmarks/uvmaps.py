@@ -46,8 +46,6 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from denseseg.anatomy import JSRT, WRIST  # noqa: E402
 from denseseg.io.jsrt import polygon_masks, read_landmarks_csv, to_working  # noqa: E402
 from denseseg.phantom.truth_landmarks import ABSENT, OK, OUTSIDE, read_truth_items  # noqa: E402
