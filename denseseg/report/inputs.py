@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from denseseg.report.document import PNG_SIGNATURE
-from denseseg.report.sections import ReportInputError, Source
+from denseseg.report.source import ReportInputError, Source
 
 
 class ReportInputs:
