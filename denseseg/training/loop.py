@@ -20,20 +20,20 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from denseseg.training.augment import AffineAugment, AffineDraw
+from denseseg.training.batching import EpochItems, batch_size, collate_items, frame_of
 from denseseg.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from denseseg.training.config import TrainingConfig
 from denseseg.training.device import autocast, resolve_device, to_device
+from denseseg.training.rng import epoch_seed, rng_state, seed_globals, set_rng_state
 
 logger = logging.getLogger(__name__)
 
@@ -104,81 +104,6 @@ def lr_factor(index: int, epochs: int, schedule: str, decay: float) -> float:
         floor = 1.0 / decay
         return floor + (1.0 - floor) * (1.0 + math.cos(math.pi * index / epochs)) / 2.0
     raise ValueError(f"lr_schedule {schedule!r}: expected 'constant' or 'cosine'")
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A well-mixed 64-bit seed for (seed, epoch); neighbouring epochs share no stream."""
-    if seed < 0:
-        raise ValueError(f"seed {seed}: must be >= 0")
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0])
-
-
-def as_tensors(item: dict) -> dict:
-    """The item with numpy arrays as torch tensors (copies, so a read-only cache stays untouched)."""
-    return {
-        key: torch.from_numpy(np.array(value)) if isinstance(value, np.ndarray) else value
-        for key, value in item.items()
-    }
-
-
-def collate_items(items: list[dict]) -> dict:
-    """Stack a list of items into a batch: tensors by ``torch.stack``, "item" names (and strings) as a list."""
-    if not items:
-        raise ValueError("cannot collate an empty list of items")
-    keys = list(items[0])
-    batch = {}
-    for key in keys:
-        if any(key not in it for it in items):
-            names = [it.get("item", "?") for it in items if key not in it]
-            raise ValueError(f"items {names} lack the key {key!r} the others have")
-        values = [it[key] for it in items]
-        if key == "item" or isinstance(values[0], str):
-            batch[key] = list(values)
-        elif isinstance(values[0], Tensor | np.ndarray):
-            tensors = [torch.as_tensor(v) for v in values]
-            shapes = {tuple(t.shape) for t in tensors}
-            if len(shapes) > 1:
-                names = [it.get("item", "?") for it in items]
-                raise ValueError(f"cannot stack {key!r} of items {names}: shapes differ {sorted(shapes)}")
-            batch[key] = torch.stack(tensors)
-        elif isinstance(values[0], bool | int | float):
-            batch[key] = torch.tensor(values)
-        else:
-            batch[key] = list(values)
-    return batch
-
-
-class _EpochItems(torch.utils.data.Dataset):
-    """The items of one epoch in their drawn order, each moved by its recorded draw."""
-
-    def __init__(self, items: Sequence[dict], order: list[int], draws: list[AffineDraw] | None):
-        self.items, self.order, self.draws = items, order, draws
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __getitem__(self, k: int) -> dict:
-        item = as_tensors(self.items[self.order[k]])
-        if self.draws is not None:
-            item = self.draws[k].apply(item)
-        return item
-
-
-def _batch_size(batch: dict) -> int:
-    if "item" in batch:
-        return len(batch["item"])
-    for value in batch.values():
-        if isinstance(value, Tensor):
-            return int(value.shape[0])
-    raise ValueError("a batch without 'item' names or tensors")
-
-
-def _frame_of(item: dict) -> tuple[int, int]:
-    for key in ("image", "masks", "uv"):
-        if key in item:
-            height, width = item[key].shape[-2:]
-            return int(height), int(width)
-    raise ValueError(f"item {item.get('item', '?')!r} has no image, masks or uv to augment")
 
 
 class Trainer:
@@ -397,7 +322,7 @@ class Trainer:
             "network": network_state if network_state is not None else self.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "history": [dict(r) for r in self.history],
             "best_epoch": self.best_epoch,
             "best_metric": self.best_metric,
@@ -422,7 +347,7 @@ class Trainer:
             )
         self._clear_workdir()
         self.history, self.best_epoch, self.best_metric = [], None, None
-        _seed_globals(epoch_seed(self.seed, 0))
+        seed_globals(epoch_seed(self.seed, 0))
         return 0
 
     def _clear_workdir(self) -> None:
@@ -445,7 +370,7 @@ class Trainer:
         self.history = [dict(r) for r in state["history"]]
         self.best_epoch = state["best_epoch"]
         self.best_metric = state["best_metric"]
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
 
     def _plan_epoch(self, epoch: int) -> None:
         """Draw this epoch's item order and augmentation from the (seed, epoch) generator."""
@@ -459,10 +384,10 @@ class Trainer:
             self.epoch_draws = None
             return
         if self._frame is None:  # the working frame is one size for all items; apply refuses others by name
-            self._frame = _frame_of(self.train_set[0])
+            self._frame = frame_of(self.train_set[0])
         self.epoch_draws = [self.augment.draw(generator, *self._frame) for _ in range(n)]
 
-    def _batches(self, items: _EpochItems, epoch: int):
+    def _batches(self, items: EpochItems, epoch: int):
         size = self.config.batch_size
         if self.config.num_workers == 0:
             for start in range(0, len(items), size):
@@ -482,13 +407,13 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         self._plan_epoch(epoch)
         self.network.train()
-        items = _EpochItems(self.train_set, self.epoch_order, self.epoch_draws)
+        items = EpochItems(self.train_set, self.epoch_order, self.epoch_draws)
         totals: dict[str, float] = {}
         count = 0
         for step, batch in enumerate(self._batches(items, epoch)):
             self._step_index = step
             self._batch_items = batch.get("item")
-            size = _batch_size(batch)
+            size = batch_size(batch)
             for key, value in self.train_step(batch).items():
                 totals[key] = totals.get(key, 0.0) + value * size
             count += size
@@ -496,11 +421,11 @@ class Trainer:
 
     def _validate_epoch(self) -> dict[str, float]:
         self.network.eval()
-        items = _EpochItems(self.val_set, list(range(len(self.val_set))), None)
+        items = EpochItems(self.val_set, list(range(len(self.val_set))), None)
         totals: dict[str, float] = {}
         count = 0
         for batch in self._batches(items, 0):
-            size = _batch_size(batch)
+            size = batch_size(batch)
             for key, value in self.validation_step(batch).items():
                 totals[key] = totals.get(key, 0.0) + value * size
             count += size
@@ -530,41 +455,3 @@ def load_best(network: nn.Module, workdir: Path) -> dict:
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path}: does not fit this network ({exc})") from exc
     return {"epoch": state["epoch"], "monitor": state["monitor"], "metric": state["metric"]}
-
-
-def _seed_globals(seed: int) -> None:
-    """Seed the global RNGs a step function or network may use (dropout, numpy, random)."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-
-
-def _rng_state() -> dict:
-    """The global RNG states as tensors and plain values (torch.load(weights_only=True) reads them)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        # only once CUDA is in use: asking earlier would start a CUDA context for a CPU run
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
-        "numpy": {
-            "kind": kind,
-            "keys": torch.from_numpy(keys.astype(np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached": float(cached),
-        },
-        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    numpy = state["numpy"]
-    np.random.set_state(
-        (numpy["kind"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"], numpy["has_gauss"], numpy["cached"])
-    )
-    python = state["python"]
-    random.setstate((python["version"], tuple(python["internal"]), python["gauss_next"]))
