@@ -45,12 +45,12 @@ from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.png import ImageError, read_png
 from denseseg.io.subsets import SubsetsError, read_used_mask
 from denseseg.io.tables import LANDMARKS, MANIFEST, REJECTS, SPLITS, read_table
-from denseseg.shape.landmark_table import landmark_array, split_structures
+from denseseg.shape.landmark_table import landmark_array
 from denseseg.shape.template import build_template
 from denseseg.uv import cache
 from denseseg.uv.extraction import ExtractionParams
 from denseseg.uv.floor import FloorScorer
-from denseseg.uv.maps import MODES, item_crops, landmark_uv
+from denseseg.uv.maps import MODES, item_maps, landmark_uv
 from stages.base import Stage, StageError, StageParams, StageReport
 
 
@@ -151,10 +151,6 @@ class UVMapsStage(Stage[UVMapsParams]):
     def shards(self):
         return self._shards
 
-    def _crops(self, masks: np.ndarray, flat: np.ndarray):
-        used = self.used if self.params.landmarks == "fps" else None
-        return item_crops(masks, flat, self.template, self.params.mode, self.params.extrapolate, used)
-
     def _image(self, item: str, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
         """(uint16 image, mm per px); ImageError for a missing / unreadable / mis-sized image."""
         path, mm = self.images[item]
@@ -181,56 +177,36 @@ class UVMapsStage(Stage[UVMapsParams]):
         number, rows = shard
         by_mask_shard = defaultdict(list)
         rejects, items_rows, images, index = [], [], [], []
-        floor = FloorScorer(self.template, self.params.mode, self.extraction, self.params.uv_dtype)
+        p = self.params
+        floor = FloorScorer(self.template, p.mode, self.extraction, p.uv_dtype)
         for r in rows:
             reason = self._item_rejects(self.items[r])
             if reason:
                 rejects.append((self.items[r], self.name, reason))
             else:
                 by_mask_shard[self.mask_shard[self.items[r]]].append(r)
-        keep = split_structures(self.used, self.anatomy)
-        targets = split_structures(self.uv_full, self.anatomy)
         for mask_path, group in sorted(by_mask_shard.items()):
             masks = read_mask_shard(mask_path, self.anatomy.structures, [self.items[r] for r in group])
             for r in group:
-                item, flat = self.items[r], self.landmarks[r]
+                item = self.items[r]
                 _, height, width = masks[item].shape
                 try:
                     image, mm_per_px = self._image(item, (height, width))
                 except ImageError as err:
                     rejects.append((item, self.name, str(err)))
                     continue
-                crops, skipped = self._crops(masks[item], flat)
-                for s, reason in skipped.items():
-                    if reason != "no landmarks" or masks[item][self.anatomy.index(s)].any():
-                        rejects.append((item, self.name, f"{s}: {reason}"))
-                if not crops:
+                maps = item_maps(
+                    item, masks[item], self.landmarks[r], self.template, mode=p.mode, extrapolate=p.extrapolate,
+                    used=self.used, uv_dtype=p.uv_dtype, floor=floor,
+                )  # fmt: skip
+                rejects += [(item, self.name, problem) for problem in maps.problems]
+                if not maps.rows:
                     continue
-                per = split_structures(flat, self.anatomy)
-                for s, crop in crops.items():
-                    floor.add(s, crop, per[s], keep[s], targets[s])
-                items_rows.append(
-                    cache.item_rows(
-                        item,
-                        height,
-                        width,
-                        crops,
-                        {s: per[s][keep[s]] for s in crops},
-                        self.anatomy.structures,
-                        self.params.uv_dtype,
-                    )
-                )
+                items_rows.append(maps.rows)
                 images.append((item, image))
-                index.append(
-                    {
-                        "item": item,
-                        "split": self.split_of[item],
-                        "mm_per_px": mm_per_px,
-                        "height": height,
-                        "width": width,
-                        "n_structures": len(crops),
-                    }
-                )
+                split = self.split_of[item]
+                index.append(dict(item=item, split=split, mm_per_px=mm_per_px, height=height, width=width,
+                                  n_structures=maps.n_structures))  # fmt: skip
         name, image_name = f"shard-{number:04d}.parquet", f"images-{number:04d}.parquet"
         if items_rows:
             groups = cache.write_shard(self.staging / name, items_rows)

@@ -7,6 +7,8 @@ that one bad bone never sinks an image.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from denseseg.anatomy import ANATOMIES
@@ -81,3 +83,52 @@ def dense_uv(crops: dict[str, UVCrop], structures, height: int, width: int) -> t
         uv[s_idx, :, crop.top : crop.top + h, crop.left : crop.left + w] = crop.uv
         masks[s_idx, crop.top : crop.top + h, crop.left : crop.left + w] = crop.mask
     return uv, masks
+
+
+@dataclass(frozen=True)
+class ItemMaps:
+    """One image's cache rows (``cache.item_rows``; empty when no structure got a map) and what was refused."""
+
+    rows: list[dict]
+    problems: list[str]  # "<structure>: <reason>" for each structure that has a mask but no map
+
+    @property
+    def n_structures(self) -> int:
+        return len(self.rows)
+
+
+def item_maps(
+    item: str,
+    masks: np.ndarray,
+    landmarks: np.ndarray,
+    template: Template,
+    *,
+    mode: str,
+    extrapolate: bool,
+    used: np.ndarray,
+    uv_dtype: str,
+    floor=None,
+) -> ItemMaps:
+    """The uv cache rows of one image: its crops (``item_crops``), each scored by ``floor`` (a
+    ``denseseg.uv.floor.FloorScorer``) when given. ``used`` (N,) bool: the landmarks that build the maps
+    (all, or an FPS subset); the cache stores those. A structure without landmarks and without a mask is
+    simply absent; any other skipped structure is a problem."""
+    from denseseg.uv.cache_writer import item_rows
+
+    anatomy = ANATOMIES[template.anatomy]
+    subset = None if used.all() else used
+    crops, skipped = item_crops(masks, landmarks, template, mode, extrapolate, subset)
+    problems = [
+        f"{s}: {reason}" for s, reason in skipped.items() if reason != "no landmarks" or masks[anatomy.index(s)].any()
+    ]
+    if not crops:
+        return ItemMaps([], problems)
+    per = split_structures(landmarks, anatomy)  # as given: the cache stores them in their own dtype
+    keep = split_structures(used, anatomy)
+    if floor is not None:
+        targets = split_structures(landmark_uv(template, mode), anatomy)
+        for s, crop in crops.items():
+            floor.add(s, crop, per[s], keep[s], targets[s])
+    height, width = masks.shape[-2:]
+    cached = {s: per[s][keep[s]] for s in crops}
+    return ItemMaps(item_rows(item, height, width, crops, cached, anatomy.structures, uv_dtype), problems)
