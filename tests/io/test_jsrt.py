@@ -50,3 +50,21 @@ def test_shared_csv(shared_data):
     assert len(cases) == 246 and "JPCLN016" not in cases
     masks = jsrt.polygon_masks(jsrt.to_working(cases["JPCLN001"]))
     assert masks.shape == (5, 256, 256) and masks.sum((1, 2)).min() > 100
+
+
+def test_polygon_masks_put_x_in_columns_and_y_in_rows():
+    """A tall, narrow box (x 10..20, y 40..100) as every structure's polygon: an independent oracle by slicing."""
+    flat = np.zeros((166, 2))
+    start = 0
+    for n in jsrt.JSRT.landmark_counts.values():
+        t = np.linspace(0, 4, n, endpoint=False)
+        corners = np.array([[10, 40], [20, 40], [20, 100], [10, 100], [10, 40]], float)
+        side = np.floor(t).astype(int)
+        flat[start : start + n] = corners[side] + (t - side)[:, None] * (corners[side + 1] - corners[side])
+        start += n
+    masks = jsrt.polygon_masks(flat, size=128)
+    expected = np.zeros((128, 128), bool)
+    expected[41:100, 11:20] = True  # the interior, rows from y and columns from x
+    for mask in masks:
+        assert mask[41:100, 11:20].all() and not mask[:, 25:].any() and not mask[:35].any()
+        assert (mask & ~expected).sum() <= 2 * (100 - 40 + 20 - 10) + 4  # at most the boundary pixels besides
