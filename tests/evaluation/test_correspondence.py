@@ -86,3 +86,15 @@ def test_template_identity_needs_enough_evidence_per_landmark():
     assert np.allclose(identity[:3], start[:3] + 1.0) and np.allclose(identity[3:], start[3:])
     with pytest.raises(ValueError, match="not the same atlas"):
         template_identity(landmarks, ref_truth, [(landmarks, seen, circle(41))])
+
+
+def test_template_identity_adds_the_mean_offset_to_the_reference_parameter_across_the_wrap():
+    """Every image's landmarks sit 2 vertex steps on from the reference's, which lie near the contour's end."""
+    from denseseg.evaluation.correspondence import template_identity
+
+    truth = circle(80)
+    start = np.array([77.25, 78.5, 5.0])
+    landmarks = point_at_vertex_parameter(truth, start)
+    moved = point_at_vertex_parameter(truth, start + 2.0)
+    registered = [(moved, np.ones(3, bool), truth)] * 3
+    np.testing.assert_allclose(template_identity(landmarks, truth, registered), np.mod(start + 2.0, 80), atol=1e-9)

@@ -60,3 +60,14 @@ def test_bad_inputs_are_named():
         render_overlay(image, pred[:, :-1], true, pred_lm, true_lm)
     with pytest.raises(ValueError, match="scale"):
         render_overlay(image, pred, true, pred_lm, true_lm, scale=0)
+
+
+def test_a_landmark_is_drawn_centred_on_its_pixel_at_every_scale():
+    """Pixel (x, y) covers output pixels x*s .. x*s + s - 1: the plus sign's centre is x*s + (s - 1) / 2."""
+    from denseseg.evaluation.overlays import PRED_LANDMARK_COLOUR, render_overlay
+
+    for scale, (x, y) in ((1, (2, 1)), (3, (2, 1)), (5, (4, 3))):
+        rgb = render_overlay(np.zeros((8, 8)), None, None, np.array([[x, y]], float), None, scale=scale)
+        rows, cols = np.nonzero((rgb == PRED_LANDMARK_COLOUR).all(-1))
+        centre = (x * scale + (scale - 1) // 2, y * scale + (scale - 1) // 2)
+        assert (cols.min() + cols.max()) / 2 == centre[0] and (rows.min() + rows.max()) / 2 == centre[1]
