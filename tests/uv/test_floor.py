@@ -60,3 +60,14 @@ def test_float16_rounding_is_what_the_floor_sees_and_merge_equals_one_pass(cases
     merged = _score(template, items[:1]).merge([_score(template, items[1:2]), _score(template, items[2:])])
     assert merged.summary(1e-4) == full32
     assert _score(template, items).summary(exactness_tol=-1.0)["exactness_ok"] is False
+
+
+def test_a_scorer_without_crops_reports_no_floor_rather_than_zero(cases):
+    import warnings
+
+    template, _ = cases
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the median of nothing
+        summary = FloorScorer(template, "cartesian", AFFINE, "float32").summary(1e-4)
+    assert np.isnan(summary["floor_median_px"]) and np.isnan(summary["exactness_max_uv_error"])
+    assert summary["floor_missing"] == 0 and summary["exactness_ok"] is False
