@@ -21,7 +21,7 @@ Outputs:
 - ``paths.metrics/tune-<study>.json``: trial counts and the picked trial.
 
 ``train.*`` is read from params.yaml itself (``--set`` overrides given to this
-stage reach only the ``tune`` section). A trial is ``denseseg.tuning.Trial``.
+stage reach only the ``tune`` section). A trial is ``denseseg.tuning.trial.Trial``.
 """
 
 from __future__ import annotations
