@@ -9,9 +9,7 @@ a Prefect task runner (``pipelines``).
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from denseseg.io.atomic import write_json_atomic
+from denseseg.io.metrics import split_metrics
 from denseseg.io.tables import REJECTS, empty_frame
 
 # progress_hook(done, total, message): how a long single-shard stage tells its runner how far it is
@@ -148,57 +147,6 @@ class Stage(ABC, Generic[P]):
 
 
 _PROGRESS_LOCK = threading.Lock()
-
-
-def read_metrics(folder: Path, name: str) -> dict:
-    """A stage's metrics as it reported them: ``<name>.json`` with ``<name>-info.json`` (its words) merged in.
-
-    The inverse of ``Stage.write_metrics``: which of the two files holds a value
-    does not change it. Missing files read as empty.
-    """
-    parts = [folder / f"{name}.json", folder / f"{name}-info.json"]
-    numbers, info = (json.loads(p.read_text()) if p.exists() else {} for p in parts)
-    return _merged(numbers, info)
-
-
-def _merged(numbers: dict, info: dict) -> dict:
-    out = dict(numbers)
-    for key, value in info.items():
-        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def split_metrics(metrics: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(numbers, info): a stage's metrics split for DVC, keeping the nesting on both sides.
-
-    Finite ints and floats are numbers, booleans become 0 / 1; lists become
-    dicts keyed by position (DVC shows a list as one unreadable value). Strings
-    and anything else not numeric go to ``info``; missing figures (None, NaN,
-    infinity) are dropped, so that ``dvc metrics diff`` shows them as absent.
-    """
-    numbers: dict[str, Any] = {}
-    info: dict[str, Any] = {}
-    for key, value in metrics.items():
-        key = str(key)
-        if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):  # a numpy scalar
-            value = value.item()
-        if isinstance(value, (list, tuple)):
-            value = {str(i): v for i, v in enumerate(value)}
-        if isinstance(value, dict):
-            sub_numbers, sub_info = split_metrics(value)
-            if sub_numbers:
-                numbers[key] = sub_numbers
-            if sub_info:
-                info[key] = sub_info
-        elif isinstance(value, bool):
-            numbers[key] = int(value)
-        elif isinstance(value, int) or isinstance(value, float) and math.isfinite(value):
-            numbers[key] = value
-        elif isinstance(value, str):
-            info[key] = value
-        elif value is not None and not isinstance(value, float):
-            info[key] = str(value)
-    return numbers, info
 
 
 class ProjectConfig(BaseModel):

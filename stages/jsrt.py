@@ -24,7 +24,7 @@ from pydantic import Field
 
 from denseseg.anatomy import JSRT
 from denseseg.io import jsrt as jio
-from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.atomic import commit_dir, partial_dir
 from denseseg.io.mask_store import mask_rows, write_mask_shard
 from denseseg.io.png import write_png
 from denseseg.io.tables import LANDMARKS, REJECTS, SPLITS, write_table
@@ -165,5 +165,5 @@ class JSRTStage(Stage[JSRTParams]):
             "landmarks": self.source,
             "mm_per_px": jio.MM_PER_PX_WORK * jio.WORK_SIZE / self.params.size,
         }
-        write_json_atomic(self.path(self.config.paths["metrics"]) / "jsrt.json", metrics)
+        self.write_metrics(metrics)  # the source and the landmarks file (words) go to jsrt-info.json
         return StageReport(metrics=metrics, rejects=rejects)

@@ -37,12 +37,12 @@ from denseseg.io.seed_annotations import SeedAnnotationError, read_seed_annotati
 from denseseg.io.tables import MANIFEST, REJECTS, SchemaError, read_table, reject_frame, write_table
 from denseseg.io.truth import iter_truth_images
 from denseseg.phantom.truth_masks import truth_masks
-from denseseg.propagation.network import pick_device
 from denseseg.propagation.records import LOSS_COLUMNS, loss_rows, propagation_metrics, round_row
 from denseseg.propagation.refiners import RefinerParams, make_refiner
 from denseseg.propagation.rounds import PropagationParams, propagate
 from denseseg.propagation.store import LazyImages, ShardMasks, ShardWriter, write_item_shards, write_row_shard
 from denseseg.propagation.trainer import normalise_image
+from denseseg.training.device import resolve_device
 from stages.base import Stage, StageError, StageParams, StageReport
 
 STRUCTURES = list(WRIST.structures)
@@ -134,8 +134,8 @@ class PropagateStage(Stage[PropagateParams]):
         started = time.perf_counter()
         truth = self._truth()
         try:
-            device = pick_device(p.device)
-        except RuntimeError as err:
+            device = resolve_device(p.device)
+        except ValueError as err:
             raise StageError(f"propagate.device: {err}") from None
         try:
             refiner = make_refiner(p.refiner, p.prob_threshold, device=str(device), log=self.log)

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
 from denseseg.evaluation.correspondence import RegistrationAccuracy
-from denseseg.io.atomic import json_ready, write_json_atomic
+from denseseg.io.atomic import json_ready
 from denseseg.io.contours import read_contour_shard, shard_filestems
 from denseseg.io.ingested import working_frames
 from denseseg.io.mask_store import read_mask_shard
@@ -210,7 +210,7 @@ class RegisterStage(Stage[RegisterParams]):
             metrics.update(total.aggregate(self.anatomy.groups))
         else:
             metrics.update(RegistrationAccuracy.unscored_figures())
-        metrics = json_ready(metrics)  # missing figures are null in the file and the UI alike
-        write_json_atomic(self.path(self.config.paths["metrics"]) / "registration.json", metrics)
+        metrics = json_ready(metrics)  # missing figures are null in the UI and absent from the metrics file
+        self.write_metrics(metrics, "registration")  # the reference's and template's descriptions: -info.json
         tables = {"qc_failures": qc[~qc["passed"]].reset_index(drop=True)}
         return StageReport(metrics=metrics, rejects=rejected, tables=tables)

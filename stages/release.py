@@ -23,9 +23,10 @@ from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_text_atomic
 from denseseg.io.checksums import write_checksums
 from denseseg.io.mask_store import write_item_subset
+from denseseg.io.metrics import read_metrics
 from denseseg.io.tables import LANDMARKS, MANIFEST, QC, SPLITS, read_table, write_table
 from denseseg.release.contents import ReleaseParams, datasheet, qc_summary, release_counts, release_json
-from stages.base import Stage, StageError, StageParams, StageReport, read_metrics
+from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class ReleaseStageParams(StageParams, ReleaseParams):

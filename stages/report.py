@@ -68,7 +68,7 @@ class ReportStage(Stage[ReportParams]):
         return Reproduce(*(tuple(v.format(**values) for v in spec[key]) for key in keys), tuple(files))
 
     def metrics(self, name: str):
-        return self.inputs.json(f"{self.config.paths['metrics']}/{name}.json")
+        return self.inputs.metrics(self.config.paths["metrics"], name)
 
     # ------------------------------------------------------------ sections that gather several files
 

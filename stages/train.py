@@ -35,9 +35,10 @@ from denseseg.methods.data import CacheItems, mask_fractions, open_training_cach
 from denseseg.methods.registry import method_class
 from denseseg.nets.backbone import count_parameters
 from denseseg.training.augment import AffineAugment, AugmentParams
+from denseseg.training.checkpoint import load_best
 from denseseg.training.config import TrainingConfig, deep_update
 from denseseg.training.curves import write_curve
-from denseseg.training.loop import Callback, Trainer, TrainingError, load_best
+from denseseg.training.loop import Callback, Trainer, TrainingError
 from denseseg.uv.cache import CacheError
 from stages.base import Stage, StageError, StageParams, StageReport
 

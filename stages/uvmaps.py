@@ -40,7 +40,7 @@ from pydantic import Field
 
 from denseseg.anatomy import ANATOMIES
 from denseseg.io import jsrt as jio
-from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
+from denseseg.io.atomic import commit_dir, partial_dir
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.png import ImageError, read_png
 from denseseg.io.subsets import SubsetsError, read_used_mask
@@ -254,7 +254,5 @@ class UVMapsStage(Stage[UVMapsParams]):
             "uv_dtype": self.params.uv_dtype,
         }
         metrics.update(floor.summary(self.params.exactness_tol))
-        write_json_atomic(
-            self.path(self.config.paths["metrics"]) / f"uvmaps-{self.variant or self.anatomy.name}.json", metrics
-        )
+        self.write_metrics(metrics, f"uvmaps-{self.variant or self.anatomy.name}")  # words: uvmaps-<variant>-info.json
         return StageReport(metrics=metrics, rejects=rejects)

@@ -316,11 +316,11 @@ def aggregate(rows, anatomy: Anatomy, metrics: Sequence[str]) -> dict:
 
     Returns ``{group: {metric: {"mean", "std", "n", "n_missing"}}}`` for each
     group of ``anatomy`` in its order, then ``"average"`` (``mean``/``std`` of
-    the group figures, ``n_groups``, and ``groups_missing``: groups without a
-    value; any such group makes the average NaN rather than an average of
-    fewer groups) and ``"pooled"`` (all rows). NaN values are excluded from
-    every figure and counted in ``n_missing``; a group with a single value has
-    NaN std (sample std).
+    the group figures, and ``n_groups``: how many groups have a value; a group
+    without one (its own ``n`` is 0) makes the average NaN rather than an
+    average of fewer groups; the metrics file stays numbers only) and
+    ``"pooled"`` (all rows). NaN values are excluded from every figure and
+    counted in ``n_missing``; a group with a single value has NaN std (sample std).
     """
     frame = _frame(rows)
     _check_metrics(frame, metrics)
@@ -339,7 +339,6 @@ def aggregate(rows, anatomy: Anatomy, metrics: Sequence[str]) -> dict:
             "mean": NAN if missing else float(np.mean(means)),
             "std": NAN if missing else float(np.mean(stds)),
             "n_groups": len(per_group) - len(missing),
-            "groups_missing": missing,
             "n": int(sum(stats["n"] for stats in per_group)),
             "n_missing": int(sum(stats["n_missing"] for stats in per_group)),
         }

@@ -1,15 +1,19 @@
-"""Training and inference of the propagation network on (image, mask) pairs.
+"""Training and inference of the propagation network on (image, mask) pairs, through the shared loop.
 
-Loss is binary cross-entropy plus soft Dice per bone: BCE gives a well
-calibrated probability (confidence reads it), Dice keeps the small carpals from
-drowning in background. A light random affine (rotation, scale, shift) and
-intensity scaling make a few dozen seeds go further. Every random choice comes
-from one seed, so a run reproduces bit for bit on the same machine.
+Loss is binary cross-entropy plus MONAI's soft Dice per bone (sigmoid, batch-wise,
+never softmax: bones overlap): BCE gives a well calibrated probability (confidence
+reads it), Dice keeps the small carpals from drowning in background. The epochs,
+batches, seeding, device handling and the recorded random affine (rotation, scale,
+shift and an intensity gain) are ``denseseg.training``'s, shared with every model
+of the pipeline; this module adds only the step, the padding to the UNet's divisor
+and prediction. Propagation trains AdamW at a constant rate without gradient
+clipping (a round is short, and a later round fine-tunes from the last one), so
+every random choice comes from one seed and a run reproduces bit for bit on the same
+machine.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -18,16 +22,13 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from torch.utils.data import Dataset
 
+from denseseg.losses.segmentation import dice_loss
 from denseseg.propagation.data import ArrayPairs
-from denseseg.propagation.network import (
-    NetworkParams,
-    autocast,
-    build_unet,
-    divisor,
-    pick_device,
-    prepare_input,
-    to_device,
-)
+from denseseg.propagation.network import NetworkParams, build_network, divisor
+from denseseg.training.augment import AffineAugment
+from denseseg.training.config import AugmentParams, TrainingConfig
+from denseseg.training.device import autocast, resolve_device
+from denseseg.training.loop import Callback, Trainer, TrainingResult
 
 # called after every epoch with (epoch, epochs, mean loss)
 EpochCallback = Callable[[int, int, float], None]
@@ -47,14 +48,10 @@ class TrainConfig(BaseModel):
 
     Args:
         batch_size: images per batch (training and prediction).
-        lr: AdamW learning rate.
+        lr: AdamW learning rate (constant).
         weight_decay: AdamW weight decay.
         dice_weight: weight of the soft Dice term beside the binary cross-entropy.
-        augment: a random affine map and intensity gain per training image.
-        max_rotation_deg: rotation drawn from U(-max, max) degrees.
-        max_scale: scale drawn from 1 + U(-max, max).
-        max_shift: shift along each axis drawn from U(-max, max) times the side.
-        intensity_gain: image intensities multiplied by 1 + U(-gain, gain).
+        augment: the shared random affine and intensity gain per training image.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,47 +60,73 @@ class TrainConfig(BaseModel):
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     dice_weight: float = Field(ge=0)
-    augment: bool
-    max_rotation_deg: float = Field(ge=0)
-    max_scale: float = Field(ge=0, lt=1)
-    max_shift: float = Field(ge=0)
-    intensity_gain: float = Field(ge=0, lt=1)
+    augment: AugmentParams
+
+    def loop(self, epochs: int, device: str) -> TrainingConfig:
+        """The shared loop's configuration of one fit: this section plus propagation's fixed choices.
+
+        The threads are left as the caller set them (``torch.get_num_threads()``).
+        """
+        return TrainingConfig(
+            epochs=epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            lr_schedule="constant",
+            lr_decay=1.0,
+            optimizer="adamw",
+            weight_decay=self.weight_decay,
+            grad_clip_norm=None,
+            shuffle=True,
+            validate_every=1,
+            device=device,
+            threads=torch.get_num_threads(),
+            num_workers=0,
+        )
 
 
-def _pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    return F.pad(x, (0, width - x.shape[-1], 0, height - x.shape[-2]))
+def _padded(array: np.ndarray, height: int, width: int, dtype) -> np.ndarray:
+    """``array`` (..., h, w) zero-padded at the bottom and right to (..., height, width)."""
+    array = np.asarray(array, dtype=dtype)
+    pad = [(0, 0)] * (array.ndim - 2) + [(0, height - array.shape[-2]), (0, width - array.shape[-1])]
+    return np.pad(array, pad)
 
 
-def _stack_padded(arrays: Sequence[np.ndarray], height: int, width: int, dtype) -> torch.Tensor:
-    return torch.stack([_pad_to(torch.as_tensor(np.asarray(a), dtype=dtype), height, width) for a in arrays])
+class PairItems(Sequence):
+    """(image, masks) pairs as the training loop's items, padded to one frame.
+
+    Item ``i`` is {"item": its name, "image": (1, H, W) float32, "masks": (S, H, W) float32}.
+    """
+
+    def __init__(self, pairs: Dataset, height: int, width: int):
+        self.pairs, self.height, self.width = pairs, int(height), int(width)
+        self.names = [str(k) for k in getattr(pairs, "items", range(len(pairs)))]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> dict:
+        image, masks = self.pairs[i]
+        return {
+            "item": self.names[i],
+            "image": _padded(image[None], self.height, self.width, np.float32),
+            "masks": _padded(masks, self.height, self.width, np.float32),
+        }
 
 
-def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
-    """1 - mean over bones of the batch-wise soft Dice (a bone absent in the batch pushes towards 0)."""
-    prob = torch.sigmoid(logits)
-    dims = (0, 2, 3)
-    inter = (prob * target).sum(dims)
-    denom = prob.sum(dims) + target.sum(dims)
-    return 1.0 - ((2.0 * inter + smooth) / (denom + smooth)).mean()
+def segmentation_terms(logits: torch.Tensor, masks: torch.Tensor, dice_weight: float) -> dict[str, torch.Tensor]:
+    """BCE + ``dice_weight`` x soft Dice of (B, S, H, W) logits against 0/1 masks, with both terms."""
+    logits = logits.float()
+    bce = F.binary_cross_entropy_with_logits(logits, masks)
+    dice = dice_loss(logits, masks)
+    return {"loss": bce + dice_weight * dice, "bce": bce, "dice": dice}
 
 
-def random_affine(
-    image: torch.Tensor, mask: torch.Tensor, config: TrainConfig, generator: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same random rotation/scale/shift for image and mask, plus intensity scaling of the image."""
-    n = image.shape[0]
-    u = lambda: torch.rand(n, generator=generator) * 2.0 - 1.0  # noqa: E731 - uniform in [-1, 1)
-    angle = u() * math.radians(config.max_rotation_deg)
-    scale = 1.0 + u() * config.max_scale
-    tx, ty = u() * 2 * config.max_shift, u() * 2 * config.max_shift
-    gain = 1.0 + u() * config.intensity_gain
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(image.shape), align_corners=False)
-    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    image = image * gain.view(n, 1, 1, 1)
-    mask = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return image, (mask >= 0.5).to(mask.dtype)
+class _EpochLoss(Callback):
+    def __init__(self, callback: EpochCallback):
+        self.callback = callback
+
+    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
+        self.callback(record["epoch"], trainer.config.epochs, record["train_loss"])
 
 
 class SegmentationTrainer:
@@ -114,29 +137,33 @@ class SegmentationTrainer:
         network: the UNet's widths and residual units.
         config: how it is trained.
         seed: the initial weights and every random draw of its fits.
-        device: auto, cpu or cuda (see ``pick_device``).
+        device: auto, cpu or cuda (see ``denseseg.training.device.resolve_device``).
     """
 
     def __init__(self, n_outputs: int, network: NetworkParams, config: TrainConfig, *, seed: int, device: str):
         self.n_outputs = int(n_outputs)
-        self.channels = tuple(network.channels)
         self.config = config
         self.seed = int(seed)
-        self.device = pick_device(device)
+        self.device_name = device
+        self.device = resolve_device(device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
         torch.manual_seed(self.seed)
-        unet = build_unet(self.n_outputs, self.channels, network.num_res_units, network.dropout)
-        self.model = to_device(unet, self.device)
-        self.divisor = divisor(self.channels)
+        self.model = build_network(self.n_outputs, network).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.divisor = divisor(network)
+        self.augment = AffineAugment(config.augment)
+        self.last_result: TrainingResult | None = None
         self._fits = 0
 
-    def _padded_size(self, shapes: Sequence[tuple[int, int]]) -> tuple[int, int]:
-        h = max(s[0] for s in shapes)
-        w = max(s[1] for s in shapes)
+    def _padded_size(self, height: int, width: int) -> tuple[int, int]:
         d = self.divisor
-        return -(-h // d) * d, -(-w // d) * d
+        return -(-height // d) * d, -(-width // d) * d
+
+    def _step(self, network: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        return segmentation_terms(network(batch["image"]), batch["masks"], self.config.dice_weight)
 
     def fit(
         self,
@@ -150,45 +177,25 @@ class SegmentationTrainer:
 
         ``images`` is either a sequence of images (with ``masks`` beside it) or a
         dataset of (image, masks) pairs with a ``max_shape`` (``PairDataset``,
-        which reads them lazily): only one batch is assembled at a time.
+        which reads them lazily): only one batch is assembled at a time. Each call
+        to ``fit`` draws from its own seed, so repeated fits stay reproducible.
         """
         dataset = ArrayPairs(images, masks, self.n_outputs) if masks is not None else images
         if not len(dataset):
             raise ValueError("need at least one training pair")
-        cfg = self.config
-        epochs = int(epochs)
-        height, width = self._padded_size([dataset.max_shape])
-        # each call to fit draws from its own stream, so repeated fits stay reproducible
-        generator = torch.Generator().manual_seed(self.seed * 1009 + self._fits)
+        trainer = Trainer(
+            self.model,
+            self._step,
+            self.config.loop(int(epochs), self.device_name),
+            seed=self.seed * 1009 + self._fits,
+            train_set=PairItems(dataset, *self._padded_size(*dataset.max_shape)),
+            augment=self.augment,
+            monitor="train_loss",
+            callbacks=[_EpochLoss(callback)] if callback is not None else (),
+        )
         self._fits += 1
-        optimiser = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.model.train()
-        losses = []
-        n = len(dataset)
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(n, generator=generator)
-            total = 0.0
-            for start in range(0, n, cfg.batch_size):
-                idx = order[start : start + cfg.batch_size]
-                pairs = [dataset[int(i)] for i in idx]
-                x = _stack_padded([img for img, _ in pairs], height, width, torch.float32).unsqueeze(1)
-                y = _stack_padded([m.astype(np.uint8) for _, m in pairs], height, width, torch.uint8).float()
-                del pairs
-                if cfg.augment:
-                    x, y = random_affine(x, y, cfg, generator)
-                x, y = prepare_input(x, self.device), y.to(self.device)
-                with autocast(self.device):
-                    logits = self.model(x)
-                logits = logits.float()
-                loss = F.binary_cross_entropy_with_logits(logits, y) + cfg.dice_weight * soft_dice_loss(logits, y)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                total += float(loss.detach()) * len(idx)
-            losses.append(total / n)
-            if callback is not None:
-                callback(epoch, epochs, losses[-1])
-        return losses
+        self.last_result = trainer.fit()
+        return [record["train_loss"] for record in self.last_result.history]
 
     @torch.no_grad()
     def predict(self, images: Sequence[np.ndarray], batch_size: int | None = None) -> np.ndarray:
@@ -199,15 +206,18 @@ class SegmentationTrainer:
         if len(shapes) != 1:
             raise ValueError(f"predict expects images of one size, got {sorted(shapes)}")
         h, w = shapes.pop()
-        height, width = self._padded_size([(h, w)])
+        height, width = self._padded_size(h, w)
         batch_size = batch_size or self.config.batch_size
         self.model.eval()
         out = np.empty((len(images), self.n_outputs, h, w), np.float32)
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
-            x = _stack_padded(chunk, height, width, torch.float32).unsqueeze(1)
+            x = torch.from_numpy(np.stack([_padded(img, height, width, np.float32) for img in chunk]))[:, None]
+            x = x.to(self.device, non_blocking=True)
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
             with autocast(self.device):
-                logits = self.model(prepare_input(x, self.device))
+                logits = self.model(x)
             prob = torch.sigmoid(logits.float())[..., :h, :w]
             out[start : start + len(chunk)] = prob.cpu().numpy()
         return out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from denseseg.io.metrics import merge_metrics
 from denseseg.report.document import PNG_SIGNATURE
 from denseseg.report.source import ReportInputError, Source
 
@@ -37,6 +38,19 @@ class ReportInputs:
         if not isinstance(data, dict):
             raise ReportInputError(f"{path}: a JSON object expected, found {type(data).__name__}")
         return Source(str(path), data)
+
+    def metrics(self, folder: str, name: str) -> Source | None:
+        """A stage's metrics ``<folder>/<name>.json`` with its words from ``<name>-info.json`` merged in.
+
+        A stage writes numbers to the first file and words (a mode, a method's
+        description) to the second (``stages.base.Stage.write_metrics``); the
+        report reads them as one. None when the numbers file is absent.
+        """
+        numbers = self.json(f"{folder}/{name}.json")
+        info = self.json(f"{folder}/{name}-info.json")
+        if numbers is None or info is None:
+            return numbers
+        return Source(f"{numbers.name} (+ {Path(info.name).name})", merge_metrics(dict(numbers.data), info.data))
 
     def csv(self, relative: str, columns: Sequence[str]) -> pd.DataFrame | None:
         """A CSV table holding at least ``columns``."""

@@ -1,7 +1,7 @@
 """The one training loop, recorded augmentation, device handling and checkpoints with exact resume."""
 
 from denseseg.training.augment import AffineAugment, AffineDraw
-from denseseg.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from denseseg.training.checkpoint import CheckpointError, load_best, load_checkpoint, save_checkpoint
 from denseseg.training.config import AugmentParams, TrainingConfig
 from denseseg.training.device import autocast, resolve_device, to_device
 from denseseg.training.loop import (
@@ -12,7 +12,6 @@ from denseseg.training.loop import (
     TrainingResult,
     ValidateFn,
     collate_items,
-    load_best,
     lr_factor,
 )
 

@@ -28,7 +28,8 @@ class AffineDraw:
 
     The map rotates by ``angle_deg`` (x towards y, i.e. clockwise on screen where
     rows grow downwards) and scales by ``scale`` about the image centre, then shifts
-    by (``tx_px``, ``ty_px``) pixels.
+    by (``tx_px``, ``ty_px``) pixels; the moved image's intensities are multiplied by
+    ``gain``.
     """
 
     angle_deg: float
@@ -37,6 +38,7 @@ class AffineDraw:
     scale: float
     height: int
     width: int
+    gain: float = 1.0
 
     def __post_init__(self):
         if self.height < 2 or self.width < 2:
@@ -48,10 +50,12 @@ class AffineDraw:
 
     @classmethod
     def from_dict(cls, record: dict) -> AffineDraw:
-        """Rebuild a draw from ``to_dict`` (a logged draw replays exactly)."""
+        """Rebuild a draw from ``to_dict`` (a logged draw replays exactly; ``gain`` may be absent: 1)."""
         expected = {"angle_deg", "tx_px", "ty_px", "scale", "height", "width"}
-        if set(record) != expected:
-            raise ValueError(f"an affine draw needs exactly the keys {sorted(expected)}, got {sorted(record)}")
+        if not expected <= set(record) <= expected | {"gain"}:
+            raise ValueError(
+                f"an affine draw needs the keys {sorted(expected)} (and optionally 'gain'), got {sorted(record)}"
+            )
         return cls(
             float(record["angle_deg"]),
             float(record["tx_px"]),
@@ -59,6 +63,7 @@ class AffineDraw:
             float(record["scale"]),
             int(record["height"]),
             int(record["width"]),
+            float(record.get("gain", 1.0)),
         )
 
     def to_dict(self) -> dict:
@@ -66,7 +71,9 @@ class AffineDraw:
 
     @property
     def is_identity(self) -> bool:
-        return self.angle_deg == 0.0 and self.tx_px == 0.0 and self.ty_px == 0.0 and self.scale == 1.0
+        return (
+            self.angle_deg == 0.0 and self.tx_px == 0.0 and self.ty_px == 0.0 and self.scale == 1.0 and self.gain == 1.0
+        )
 
     def matrix(self) -> torch.Tensor:
         """The forward map in pixel space as a (2, 3) float64 tensor: p' = M[:, :2] p + M[:, 2]."""
@@ -105,7 +112,7 @@ class AffineDraw:
     def apply(self, item: dict) -> dict:
         """A new item with image, masks, uv maps and landmarks moved by this one draw.
 
-        - image: bilinear, 0 where the source lies outside the image;
+        - image: bilinear, 0 where the source lies outside the image, then times ``gain``;
         - masks: bilinear, then >= 0.5 (keeps the input dtype);
         - uv: the valid (finite) values resampled with normalised bilinear weights, so
           values near a mask edge are not pulled towards NaN or 0, then NaN outside the
@@ -129,7 +136,8 @@ class AffineDraw:
                     grid = self._grid(torch.float32, item[key].device)
         if "image" in item:
             image = item["image"]
-            out["image"] = self._warp(image.to(torch.float32), grid).to(image.dtype)
+            moved = self._warp(image.to(torch.float32), grid)
+            out["image"] = (moved * self.gain if self.gain != 1.0 else moved).to(image.dtype)
         moved_masks = None
         if "masks" in item:
             masks = item["masks"]
@@ -161,14 +169,15 @@ class AffineAugment:
         self.params = params
 
     def draw(self, generator: torch.Generator, height: int, width: int) -> AffineDraw:
-        """Sample a draw; always consumes four numbers, so enabling it shifts no other random choice.
+        """Sample a draw; disabled augmentation returns the identity draw.
 
-        Disabled augmentation returns the identity draw.
+        A draw consumes four numbers (five with an intensity gain), enabled or not, so
+        switching augmentation on or off shifts no other random choice.
         """
-        u = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
-        if not self.params.enabled:
-            return AffineDraw.identity(height, width)
         p = self.params
+        u = torch.rand(5 if p.intensity_gain > 0 else 4, generator=generator, dtype=torch.float64).tolist()
+        if not p.enabled:
+            return AffineDraw.identity(height, width)
         return AffineDraw(
             angle_deg=(2.0 * u[0] - 1.0) * p.rotation_deg,
             tx_px=(2.0 * u[1] - 1.0) * p.translation * width,
@@ -176,6 +185,7 @@ class AffineAugment:
             scale=p.scale_min + u[3] * (p.scale_max - p.scale_min),
             height=int(height),
             width=int(width),
+            gain=1.0 + (2.0 * u[4] - 1.0) * p.intensity_gain if p.intensity_gain > 0 else 1.0,
         )
 
     def __call__(self, item: dict, generator: torch.Generator) -> dict:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from denseseg.io.atomic import atomic_file
 
@@ -66,3 +67,30 @@ def load_checkpoint(
             f"checkpoint {path}: written for fingerprint {state.get('fingerprint')!r}, expected {fingerprint!r}"
         )
     return state
+
+
+# the two files of a training workdir, and what a resumable last.pt holds
+LAST = "last.pt"
+BEST = "best.pt"
+LAST_KEYS = (
+    "epoch",
+    "fingerprint",
+    "network",
+    "optimizer",
+    "scheduler",
+    "rng",
+    "history",
+    "best_epoch",
+    "best_metric",
+)
+
+
+def load_best(network: nn.Module, workdir: Path) -> dict:
+    """Load best.pt's weights into ``network``; returns {"epoch", "monitor", "metric"} of that checkpoint."""
+    path = Path(workdir) / BEST
+    state = load_checkpoint(path, required=("network", "epoch", "monitor", "metric"))
+    try:
+        network.load_state_dict(state["network"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path}: does not fit this network ({exc})") from exc
+    return {"epoch": state["epoch"], "monitor": state["monitor"], "metric": state["metric"]}

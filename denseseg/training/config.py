@@ -41,7 +41,9 @@ class AugmentParams(BaseModel):
 
     The rotation angle is drawn from U(-rotation_deg, rotation_deg), the shift along
     each axis from U(-translation, translation) times that axis' size, the isotropic
-    scale from U(scale_min, scale_max) (the paper: 10 degrees, 0.1, 0.85..1.15).
+    scale from U(scale_min, scale_max) (the paper: 10 degrees, 0.1, 0.85..1.15), and the
+    image's intensities are multiplied by 1 + U(-intensity_gain, intensity_gain)
+    (0: off; label propagation uses it, the paper's models do not).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,6 +53,7 @@ class AugmentParams(BaseModel):
     translation: float = Field(ge=0)
     scale_min: float = Field(gt=0)
     scale_max: float = Field(gt=0)
+    intensity_gain: float = Field(ge=0, lt=1)
 
     @model_validator(mode="after")
     def _scale_range(self) -> AugmentParams:

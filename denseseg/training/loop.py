@@ -22,7 +22,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,80 +29,23 @@ from torch import Tensor, nn
 
 from denseseg.training.augment import AffineAugment, AffineDraw
 from denseseg.training.batching import EpochItems, batch_size, collate_items, frame_of
-from denseseg.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from denseseg.training.checkpoint import (
+    BEST,
+    LAST,
+    LAST_KEYS,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
 from denseseg.training.config import TrainingConfig
 from denseseg.training.device import autocast, resolve_device, to_device
+from denseseg.training.hooks import Callback, TrainingError, TrainingResult, lr_factor
 from denseseg.training.rng import epoch_seed, rng_state, seed_globals, set_rng_state
 
 logger = logging.getLogger(__name__)
 
 StepFn = Callable[[nn.Module, dict], dict[str, Tensor]]
 ValidateFn = Callable[[nn.Module, dict], dict[str, float]]
-
-LAST = "last.pt"
-BEST = "best.pt"
-_LAST_KEYS = (
-    "epoch",
-    "fingerprint",
-    "network",
-    "optimizer",
-    "scheduler",
-    "rng",
-    "history",
-    "best_epoch",
-    "best_metric",
-)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss, a step function that returns no loss)."""
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """What ``Trainer.fit`` did.
-
-    ``epochs_run`` counts the epochs the final weights have been trained for (the
-    history's length), including those done before a resume; ``resumed_from`` is the
-    epoch of the checkpoint this call continued from (None for a fresh start).
-    """
-
-    epochs_run: int
-    best_epoch: int | None
-    best_metric: float | None
-    history: list[dict]
-    resumed_from: int | None
-
-
-class Callback:
-    """One concern hooked into the loop (logging, early plots, a test's interruption)."""
-
-    def on_train_start(self, trainer: Trainer) -> None:
-        pass
-
-    def on_epoch_end(self, trainer: Trainer, record: dict) -> None:
-        pass
-
-    def on_checkpoint(self, trainer: Trainer, path: Path) -> None:
-        pass
-
-    def on_train_end(self, trainer: Trainer, result: TrainingResult) -> None:
-        pass
-
-
-def lr_factor(index: int, epochs: int, schedule: str, decay: float) -> float:
-    """Learning-rate multiplier of the 0-based epoch ``index`` (the schedule steps once per epoch).
-
-    cosine: 1/decay + (1 - 1/decay) * (1 + cos(pi * index / epochs)) / 2, i.e. the first
-    epoch trains at ``lr`` and the rate falls towards ``lr / decay``, which it reaches
-    at the end of the last epoch (as ``CosineAnnealingLR(T_max=epochs, eta_min=lr/decay)``).
-    """
-    if schedule == "constant":
-        return 1.0
-    if schedule == "cosine":
-        floor = 1.0 / decay
-        return floor + (1.0 - floor) * (1.0 + math.cos(math.pi * index / epochs)) / 2.0
-    raise ValueError(f"lr_schedule {schedule!r}: expected 'constant' or 'cosine'")
 
 
 class Trainer:
@@ -334,7 +276,7 @@ class Trainer:
         """Load last.pt when it belongs to this run; returns the last completed epoch (0: fresh)."""
         if self.workdir is not None and (self.workdir / LAST).exists():
             path = self.workdir / LAST
-            state = load_checkpoint(path, required=_LAST_KEYS)
+            state = load_checkpoint(path, required=LAST_KEYS)
             if state["fingerprint"] == self.fingerprint:
                 self._restore(state, path)
                 logger.info("resuming %s after epoch %d", path, state["epoch"])
@@ -444,14 +386,3 @@ class Trainer:
             better = value > self.best_metric
         if better:
             self.best_epoch, self.best_metric = epoch, float(value)
-
-
-def load_best(network: nn.Module, workdir: Path) -> dict:
-    """Load best.pt's weights into ``network``; returns {"epoch", "monitor", "metric"} of that checkpoint."""
-    path = Path(workdir) / BEST
-    state = load_checkpoint(path, required=("network", "epoch", "monitor", "metric"))
-    try:
-        network.load_state_dict(state["network"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path}: does not fit this network ({exc})") from exc
-    return {"epoch": state["epoch"], "monitor": state["monitor"], "metric": state["metric"]}

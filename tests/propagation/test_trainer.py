@@ -26,9 +26,11 @@ def test_training_improves_dice_on_held_out_images(data):
     trainer = make_trainer(2, (4, 8, 16), 1, seed=0, batch_size=2, lr=3e-2)
     before = _mean_dice(trainer.predict(images[10:]), masks[10:])
     seen = []
-    losses = trainer.fit(images[:8], masks[:8], epochs=30, callback=lambda e, n, loss: seen.append((e, n)))
+    # 60 epochs: every one of seeds 0-4 then reaches a held-out Dice of 0.93 or more (30 epochs left
+    # two of them near 0.65), so the threshold below tests learning, not a lucky seed
+    losses = trainer.fit(images[:8], masks[:8], epochs=60, callback=lambda e, n, loss: seen.append((e, n)))
     after = _mean_dice(trainer.predict(images[10:]), masks[10:])
-    assert seen[-1] == (30, 30) and len(losses) == 30
+    assert seen[-1] == (60, 60) and len(losses) == 60
     assert losses[-1] < losses[0]
     assert after > 0.8 and after > before + 0.3, f"Dice {before:.2f} -> {after:.2f}"
 

@@ -1,6 +1,5 @@
 """contours -> register on a synthetic project with known truth and two bad images."""
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from registration_project import make_project  # noqa: E402
 
+from denseseg.io.metrics import read_metrics  # noqa: E402
 from denseseg.io.tables import CONTOURS, LANDMARKS, QC, REJECTS, read_table  # noqa: E402
 from stages.base import StageError  # noqa: E402
 from stages.config import build_stage  # noqa: E402
@@ -49,7 +49,7 @@ def test_register_outputs_qc_and_accuracy(project):
     assert not bad.image_passed.any()
     assert "empty mask" in bad[bad.structure == "pisiform"].reason.iloc[0]
     assert qc[qc.image_passed].dice.min() > 0.8
-    metrics = json.loads((root / "reports/metrics/registration.json").read_text())
+    metrics = read_metrics(root / "reports/metrics", "registration")  # numbers and words (-info.json)
     assert metrics["images_in"] == 8 and metrics["images_passed"] == 6
     assert metrics["median_px"] < 1.0 and metrics["p95_px"] < 3.0
     assert set(metrics["groups"]) == {"carpals", "metacarpals", "ulna_radius"}

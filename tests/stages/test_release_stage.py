@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from registration_project import make_project  # noqa: E402
 
 from denseseg.io.checksums import checksums, verify_checksums  # noqa: E402
+from denseseg.io.metrics import read_metrics, split_metrics  # noqa: E402
 from denseseg.io.tables import LANDMARKS, SPLITS, read_table  # noqa: E402
-from stages.base import StageError, split_metrics  # noqa: E402
+from stages.base import StageError  # noqa: E402
 from stages.config import build_stage  # noqa: E402
 
 
@@ -63,13 +64,16 @@ def test_the_datasheet_reads_the_registration_words_from_either_file(project, tm
     build_stage("release", copy).run_serial()
     sheet = (copy / "release/DATASHEET.md").read_text()
     folder = copy / "reports/metrics"
-    registration = json.loads((folder / "registration.json").read_text())
+    # register writes numbers to registration.json and its words to registration-info.json
+    numbers = json.loads((folder / "registration.json").read_text())
+    words = json.loads((folder / "registration-info.json").read_text())
+    assert "filestem" not in numbers.get("reference", {}) and words["reference"]["filestem"]
+    registration = read_metrics(folder, "registration")
     assert f"image {registration['reference']['filestem']}, " in sheet  # the reference, described in words
-    # the words moved to registration-info.json (as split_metrics does): the same datasheet
-    numbers, words = split_metrics(registration)
-    assert words
-    (folder / "registration.json").write_text(json.dumps(numbers))
-    (folder / "registration-info.json").write_text(json.dumps(words))
+    assert split_metrics(registration) == (numbers, words)
+    # the words back in one file (as an older register wrote it): the same datasheet
+    (folder / "registration.json").write_text(json.dumps(registration))
+    (folder / "registration-info.json").unlink()
     build_stage("release", copy).run_serial()
     assert (copy / "release/DATASHEET.md").read_text() == sheet
 

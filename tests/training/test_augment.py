@@ -45,7 +45,9 @@ def disc_item(points: torch.Tensor) -> dict:
     }
 
 
-PARAMS = AugmentParams(enabled=True, rotation_deg=10.0, translation=0.1, scale_min=0.85, scale_max=1.15)
+PARAMS = AugmentParams(
+    enabled=True, rotation_deg=10.0, translation=0.1, scale_min=0.85, scale_max=1.15, intensity_gain=0.0
+)
 
 
 @pytest.mark.parametrize(
@@ -163,3 +165,28 @@ def test_an_item_of_another_size_is_refused_with_its_name():
     item = disc_item(torch.zeros(0, 2))
     with pytest.raises(ValueError, match="'disc'.*33x41.*made for 20x20"):
         AffineDraw(1.0, 0.0, 0.0, 1.0, 20, 20).apply(item)
+
+
+def test_an_intensity_gain_scales_the_moved_image_only_and_leaves_the_geometry_of_the_draw():
+    gained = PARAMS.model_copy(update={"intensity_gain": 0.2})
+    plain = AffineAugment(PARAMS).draw(torch.Generator().manual_seed(3), H, W)
+    draw = AffineAugment(gained).draw(torch.Generator().manual_seed(3), H, W)
+    # the same four geometric numbers come first; the gain is a fifth, in 1 +- 0.2
+    assert (draw.angle_deg, draw.tx_px, draw.ty_px, draw.scale) == (
+        plain.angle_deg,
+        plain.tx_px,
+        plain.ty_px,
+        plain.scale,
+    )
+    assert plain.gain == 1.0 and 0.8 <= draw.gain <= 1.2 and draw.gain != 1.0
+    item = disc_item(torch.tensor([[20.0, 16.0]]))
+    with_gain, without = draw.apply(item), plain.apply(item)
+    assert torch.allclose(with_gain["image"], without["image"] * draw.gain, atol=1e-6)
+    for key in ("masks", "landmarks"):
+        assert torch.equal(with_gain[key], without[key])
+    assert torch.equal(torch.isnan(with_gain["uv"]), torch.isnan(without["uv"]))
+    assert AffineDraw.from_dict(draw.to_dict()) == draw  # the gain is recorded and replayed
+    # a pure gain is not the identity: it still changes the image
+    only_gain = AffineDraw(0.0, 0.0, 0.0, 1.0, item["image"].shape[-2], item["image"].shape[-1], gain=0.5)
+    assert not only_gain.is_identity
+    assert torch.allclose(only_gain.apply(item)["image"], item["image"] * 0.5, atol=1e-6)

@@ -53,9 +53,9 @@ def test_unknown_keys_are_refused():
 
 
 def test_augment_scale_range_must_be_ordered():
-    AugmentParams(enabled=True, rotation_deg=10, translation=0.1, scale_min=0.85, scale_max=1.15)
+    AugmentParams(enabled=True, rotation_deg=10, translation=0.1, scale_min=0.85, scale_max=1.15, intensity_gain=0.0)
     with pytest.raises(pydantic.ValidationError, match="scale_min"):
-        AugmentParams(enabled=True, rotation_deg=10, translation=0.1, scale_min=1.2, scale_max=1.1)
+        AugmentParams(enabled=True, rotation_deg=10, translation=0.1, scale_min=1.2, scale_max=1.1, intensity_gain=0.0)
 
 
 def test_deep_update_merges_nested_keys_and_leaves_its_inputs_alone():

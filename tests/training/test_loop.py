@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from denseseg.training.augment import AffineAugment
-from denseseg.training.checkpoint import CheckpointError, load_checkpoint
+from denseseg.training.checkpoint import CheckpointError, load_best, load_checkpoint
 from denseseg.training.config import AugmentParams, TrainingConfig
-from denseseg.training.loop import Callback, Trainer, TrainingError, collate_items, load_best
+from denseseg.training.loop import Callback, Trainer, TrainingError, collate_items
 
 torch.set_num_threads(1)
 
@@ -31,7 +31,9 @@ BASE = dict(
     threads=1,
     num_workers=0,
 )
-AUGMENT = AffineAugment(AugmentParams(enabled=True, rotation_deg=10.0, translation=0.1, scale_min=0.9, scale_max=1.1))
+AUGMENT = AffineAugment(
+    AugmentParams(enabled=True, rotation_deg=10.0, translation=0.1, scale_min=0.9, scale_max=1.1, intensity_gain=0.0)
+)
 
 
 def config(**changes) -> TrainingConfig:
