@@ -130,7 +130,7 @@ def main() -> None:
             scored.append(
                 scored_errors(anchor.landmarks[s], images[r].truth[s], res.landmarks, im.truth[s], shape, shape)[0]
             )
-            dices.append(bone_qc(res.landmarks, im.masks[k], res.residual_px, qc.dice_threshold).dice)
+            dices.append(bone_qc(res, im.masks[k], outlines[i][s], qc).dice)
     errors = np.concatenate(errors)
     scored = np.concatenate(scored)
     out = {

@@ -14,6 +14,9 @@ down over the images that pass QC (``--all`` for every registered image):
   landmarks whose true point lies outside the view are left out (as ``register``
   leaves them unscored: there is no anatomy there to register to);
 - by the mask it was registered to: a seed annotation or a pseudo-label;
+- the template's landmarks on the reference's cut (``registration-info.json``:
+  ``template.landmarks_on_reference_cut``) mark no anatomical point and are left
+  out, as ``register`` leaves them unscored (``--with-reference-cut`` keeps them);
 - the worst bones (image, bone: p95 and max error, QC Dice, residual).
 
 Figures: ``median_px``, ``p95_px``, ``max_px`` overall and for each subset
@@ -21,7 +24,7 @@ Figures: ``median_px``, ``p95_px``, ``max_px`` overall and for each subset
 overall p95) that each subset holds (``tail_share_<subset>``), and the number
 of images and bones.
 
-Usage: python benchmarks/registration_tails.py [--root DIR] [--all] [--edge PX]
+Usage: python benchmarks/registration_tails.py [--root DIR] [--all] [--edge PX] [--with-reference-cut]
 The last line printed is one JSON object with these figures.
 """
 
@@ -36,6 +39,10 @@ import pandas as pd
 import yaml
 
 from denseseg.anatomy import WRIST
+from denseseg.io.ingested import working_frames
+from denseseg.io.metrics import read_metrics
+from denseseg.shape.landmark_table import parse_ranges
+from denseseg.shape.view_box import inside_box
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -56,24 +63,32 @@ def landmark_errors(root: Path, edge_px: float) -> pd.DataFrame:
     rows = rows[np.isfinite(rows["error_px"])].copy()
     rows["hidden_part"] = hidden[rows.index]
 
-    manifest = pd.read_parquet(root / paths["ingest"] / "manifest.parquet").set_index("filestem")
-    view = manifest.loc[rows["filestem"]]
-    top, left = view["pad_top"].to_numpy(), view["pad_left"].to_numpy()
-    bottom = top + view["orig_height"].to_numpy() * view["scale"].to_numpy()
-    right = left + view["orig_width"].to_numpy() * view["scale"].to_numpy()
-    x, y = rows["x_true"].to_numpy(), rows["y_true"].to_numpy()
-    near_edge = (x < left + edge_px) | (x > right - 1 - edge_px) | (y < top + edge_px) | (y > bottom - 1 - edge_px)
+    # the view of each image: its exposed field inside the letterbox (WorkingFrame.view_box), as register sees it
+    frames = working_frames(pd.read_parquet(root / paths["ingest"] / "manifest.parquet"))
+    points = rows[["x_true", "y_true"]].to_numpy(np.float64)
+    in_view = np.zeros(len(rows), dtype=bool)
+    near_edge = np.zeros(len(rows), dtype=bool)
+    for stem, at in rows.groupby("filestem").indices.items():
+        view = frames[stem].view_box()
+        in_view[at] = inside_box(points[at], view, 0.5)  # pixel centres on the picture
+        near_edge[at] = ~inside_box(points[at], view, 0.5 + edge_px)
     rows["near_edge"] = near_edge
     # a true point outside the view has no anatomy in the image: registration can only guess it (unscored)
-    rows["in_view"] = (x >= left) & (x <= right - 1) & (y >= top) & (y <= bottom - 1)
+    rows["in_view"] = in_view
     rows["cut"] = rows.groupby(["filestem", "structure"])["near_edge"].transform("any") | rows["hidden_part"]
 
     seeds = {p.name for p in (root / paths["seed_annotations"]).iterdir() if p.is_dir()}
     seeds |= {p.stem for p in (root / paths["seed_annotations"]).glob("*.png")}
     rows["seed"] = rows["filestem"].isin(seeds)
-    qc = pd.read_parquet(root / paths["qc"])[["filestem", "structure", "dice", "residual_px", "passed", "image_passed"]]
+    qc_columns = ["filestem", "structure", "dice", "residual_px", "order_reversals", "inverse_gap_px", "passed"]
+    qc = pd.read_parquet(root / paths["qc"])[[*qc_columns, "image_passed"]]
     rows = rows.merge(qc, on=["filestem", "structure"], how="left")
     rows["group"] = rows["structure"].map(WRIST.group_of)
+    # the template's landmarks on the reference's cut mark no anatomical point (register leaves them unscored)
+    info = read_metrics(root / paths.get("metrics", "reports/metrics"), "registration")
+    on_cut = (info.get("template") or {}).get("landmarks_on_reference_cut") or {}
+    pairs = {(s, i) for s, text in on_cut.items() for i in parse_ranges(text)}
+    rows["identity"] = [(s, i) not in pairs for s, i in zip(rows["structure"], rows["index"])]
     return rows
 
 
@@ -94,6 +109,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=PROJECT)
     parser.add_argument("--all", action="store_true", help="every registered image, not only those passing QC")
     parser.add_argument("--edge", type=float, default=1.0, help="px from the view's border that count as cut")
+    parser.add_argument(
+        "--with-reference-cut", action="store_true", help="also score the template's landmarks on the reference's cut"
+    )
     args = parser.parse_args()
     rows = landmark_errors(args.root, args.edge)
     if not args.all:
@@ -101,6 +119,12 @@ def main() -> None:
     unseen = int((~rows["in_view"]).sum())
     rows = rows[rows["in_view"]]
     print(f"{unseen} landmarks whose true point lies outside the image's view are left out (no anatomy to match)")
+    if not args.with_reference_cut:
+        no_identity = int((~rows["identity"]).sum())
+        rows = rows[rows["identity"]]
+        print(
+            f"{no_identity} landmarks on the reference's cut are left out (no anatomical identity; --with-reference-cut)"
+        )
     if rows.empty:
         raise SystemExit("no scored landmark (no image passed QC?)")
     tail = float(np.percentile(rows["error_px"], 95))

@@ -18,9 +18,9 @@ from pydantic import Field
 from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.contours import contour_frame
+from denseseg.io.ingested import working_frames
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import CONTOURS, MANIFEST, REJECTS, read_table, write_table
-from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.shape.contours import border_flags, image_contours
 from stages.base import Stage, StageError, StageParams, StageReport
 
@@ -54,9 +54,7 @@ class ContoursStage(Stage[ContoursParams]):
         manifest = self.path(self.config.paths["ingest"]) / "manifest.parquet"
         if not manifest.exists():
             raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
-        self.frames = {
-            row["filestem"]: WorkingFrame.from_row(row) for row in read_table(manifest, MANIFEST).to_dict("records")
-        }
+        self.frames = working_frames(read_table(manifest, MANIFEST))
         self.staging = partial_dir(self.out_dir)
 
     def shards(self):
@@ -85,7 +83,7 @@ class ContoursStage(Stage[ContoursParams]):
                     rejects.append((stem, f"{s}: no mask"))
             if stem not in self.frames:
                 raise StageError(f"{shard}: image {stem} is not in the ingest manifest; masks and ingest disagree")
-            # cut bones end at the radiograph's edge, inside any letterbox padding
+            # cut bones end at the exposed field's edge: inside any letterbox padding and collimator band
             view = self.frames[stem].view_box()
             borders = {s: border_flags(pts, view, self.params.edge_tol_px) for s, pts in contours.items()}
             frames.append(contour_frame(stem, contours, borders, self.structures))

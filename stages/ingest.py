@@ -12,7 +12,8 @@ from pydantic import Field
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.grazpedwri import MetadataError, index_images, inside, read_metadata, select, validate_metadata
 from denseseg.io.png import ImageError
-from denseseg.io.tables import MANIFEST, REJECTS, write_table
+from denseseg.io.tables import FIELD_COLUMNS, MANIFEST, REJECTS, write_table
+from denseseg.preprocessing.field import FieldParams
 from denseseg.preprocessing.ingest import ingest_image
 from stages.base import Stage, StageError, StageParams, StageReport
 
@@ -26,6 +27,7 @@ class IngestParams(StageParams):
     image_folders: list[str] = ["images_part*", "images"]
     shard_size: int = Field(64, gt=0)
     limit: int | None = Field(None, gt=0, description="ingest only the first N selected images")
+    field: FieldParams  # collimator bands: where each image's exposed field ends
 
 
 def _manifest_row(item, image_path: str) -> dict:
@@ -53,6 +55,7 @@ def _manifest_row(item, image_path: str) -> dict:
         "scale": frame.scale,
         "pad_top": frame.pad_top,
         "pad_left": frame.pad_left,
+        **dict(zip(FIELD_COLUMNS, frame.field)),
         "image_path": image_path,
     }
 
@@ -101,7 +104,7 @@ class IngestStage(Stage[IngestParams]):
                 rejects.append((record.filestem, f"{source} resolves outside the release root"))
                 continue
             try:
-                item = ingest_image(record, source, self.params.height, self.params.width)
+                item = ingest_image(record, source, self.params.height, self.params.width, self.params.field)
             except ImageError as err:
                 rejects.append((record.filestem, str(err)))
                 continue

@@ -14,7 +14,9 @@ and ``docs/registration.md``). Outputs:
 - ``paths.metrics``/registration.json: QC counts, the reference and template, and on
   the phantom the landmark error (``denseseg.evaluation.correspondence.RegistrationAccuracy``;
   ``null`` without truth). ``landmarks_on_edge`` counts the passed images' landmarks
-  without evidence. Timings are logged, not written.
+  without evidence; ``registration-info.json`` names the template's landmarks on the
+  reference's cut (``template.landmarks_on_reference_cut``: they mark no anatomical
+  point, and the accuracy leaves them unscored). Timings are logged, not written.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from denseseg.io.ingested import working_frames
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.tables import LANDMARKS, MANIFEST, QC, read_table, reasons_by_item, reject_frame, write_table
 from denseseg.io.truth import read_working_truth
-from denseseg.shape.landmark_table import sorted_rows, structure_rows
+from denseseg.shape.landmark_table import index_ranges, sorted_rows, structure_rows
 from denseseg.shape.quality import QCParams, image_qc, qc_figures, qc_rows, qc_table
 from denseseg.shape.registration import (
     ReferenceParams,
@@ -42,6 +44,7 @@ from denseseg.shape.registration import (
     TemplateParams,
     evidence_mask,
     is_cut,
+    landmark_edge_flags,
     reference_from_shards,
     register_image,
     template_from_shards,
@@ -104,6 +107,10 @@ class RegisterStage(Stage[RegisterParams]):
             reference, list(self.stems), read, self.views, self.params.registration, self.params.template, self.seed + 1
         )
         self.template, self.template_info = built.template, built.info
+        # landmarks on the reference's cut (the image edge or a collimator band) mark no anatomical point
+        flags = landmark_edge_flags(self.template)
+        cut_landmarks = {s: index_ranges(np.flatnonzero(f)) for s, f in flags.items() if f.any()}  # words: info
+        self.template_info = {**(self.template_info or {}), "landmarks_on_reference_cut": cut_landmarks}
         if built.filestems:
             self.log.info("register: group-wise template from %d images", built.info["images"])
         self.accuracy = self._accuracy(reference, built)

@@ -51,7 +51,7 @@ def write_ingest(folder: Path, images: dict[str, np.ndarray], spacing_mm: float,
     import pandas as pd
 
     from denseseg.io.png import write_png
-    from denseseg.io.tables import MANIFEST, write_table
+    from denseseg.io.tables import FIELD_COLUMNS, MANIFEST, write_table
 
     rows = []
     for stem, pixels in sorted(images.items()):
@@ -81,6 +81,7 @@ def write_ingest(folder: Path, images: dict[str, np.ndarray], spacing_mm: float,
                 "scale": scale,
                 "pad_top": 0.0,
                 "pad_left": 0.0,
+                **dict.fromkeys(FIELD_COLUMNS, 0.0),
                 "image_path": f"images/{stem}.png",
             }
         )

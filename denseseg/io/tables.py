@@ -24,6 +24,9 @@ def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
     return pa.schema([pa.field(name, dtype) for name, dtype in fields])
 
 
+# the manifest's collimator bands, in WorkingFrame.field's order (top, left, bottom, right)
+FIELD_COLUMNS = ("field_top", "field_left", "field_bottom", "field_right")
+
 # ingest: one row per kept image
 MANIFEST = _schema(
     ("filestem", pa.string()),
@@ -48,6 +51,8 @@ MANIFEST = _schema(
     ("scale", pa.float32()),  # working px per original px (isotropic)
     ("pad_top", pa.float32()),
     ("pad_left", pa.float32()),
+    # collimator bands (denseseg.preprocessing.field): depth in working px inside the footprint, 0 for none
+    *((name, pa.float32()) for name in FIELD_COLUMNS),
     ("image_path", pa.string()),  # relative to the ingest output folder
 )
 
@@ -134,6 +139,8 @@ QC = _schema(
     ("structure", pa.string()),
     ("dice", pa.float32()),  # landmark polygon vs mask; NaN when not registered
     ("residual_px", pa.float32()),  # symmetric mean closest-point distance after registration
+    ("order_reversals", pa.int32()),  # landmarks stepping backwards along the outline (a fold)
+    ("inverse_gap_px", pa.float32()),  # largest forward/reverse fit disagreement along the outline
     ("passed", pa.bool_()),  # this bone passed QC
     ("image_passed", pa.bool_()),  # every bone of the image passed: its landmarks are released
     ("reason", pa.string()),  # empty when passed

@@ -1,14 +1,15 @@
-"""Ingest one radiograph: decode, mirror right hands to left, resample to the working frame."""
+"""Ingest one radiograph: decode, mirror right hands to left, resample to the working frame, find its exposed field."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from denseseg.io.grazpedwri import ImageRecord
 from denseseg.io.png import ImageError, encode_png, read_png
+from denseseg.preprocessing.field import FieldParams, exposed_field
 from denseseg.preprocessing.working_frame import WorkingFrame
 
 
@@ -30,12 +31,13 @@ def working_pixels(pixels: np.ndarray, height: int, width: int, flipped: bool) -
     return frame, np.clip(np.rint(working), 0, 65535).astype(np.uint16)
 
 
-def ingest_image(record: ImageRecord, source: Path, height: int, width: int) -> IngestedImage:
-    """Decode ``source`` and bring it to the working frame; ImageError on a bad file."""
+def ingest_image(record: ImageRecord, source: Path, height: int, width: int, field: FieldParams) -> IngestedImage:
+    """Decode ``source``, bring it to the working frame and find its collimator bands; ImageError on a bad file."""
     pixels = read_png(source)
     if pixels.dtype != np.uint16:
         raise ImageError(f"{source}: 16-bit greyscale PNG expected, found 8-bit")
     if min(pixels.shape) < 16:
         raise ImageError(f"{source}: image of {pixels.shape[0]}x{pixels.shape[1]} px is too small")
     frame, image = working_pixels(pixels, height, width, flipped=record.laterality == "R")
+    frame = replace(frame, field=exposed_field(image, frame.footprint_box(), field))
     return IngestedImage(record=record, frame=frame, png=encode_png(image))

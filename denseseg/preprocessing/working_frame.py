@@ -24,6 +24,9 @@ class WorkingFrame:
     scale: float  # working px per original px
     pad_top: float
     pad_left: float
+    # collimator bands found by ingest (``denseseg.preprocessing.field``): depth in working px per side
+    # (top, left, bottom, right); 0 where the radiograph is exposed up to its edge
+    field: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
     @classmethod
     def fit(cls, orig_height: int, orig_width: int, height: int, width: int, flipped: bool) -> WorkingFrame:
@@ -50,6 +53,7 @@ class WorkingFrame:
             float(get("scale")),
             float(get("pad_top")),
             float(get("pad_left")),
+            tuple(float(get(f"field_{side}")) for side in ("top", "left", "bottom", "right")),
         )
 
     @property
@@ -99,19 +103,29 @@ class WorkingFrame:
         )
         return np.asarray(out, dtype=np.float32)
 
-    def view_box(self) -> tuple[float, float, float, float]:
-        """(top, left, bottom, right) pixel edges of the working pixels that show the radiograph.
+    def footprint_box(self) -> tuple[float, float, float, float]:
+        """(top, left, bottom, right) pixel edges of the working pixels the original covers.
 
-        Why: with letterbox padding a bone cut by the radiograph's edge ends at this
-        box, not at the working frame's edge. Taken from the resampled footprint
-        (``warp_mask`` of the whole original), the very pixels an image or mask can
-        occupy, so an outline cut there runs exactly along the box.
+        Taken from the resampled footprint (``warp_mask`` of the whole original), the
+        very pixels an image or mask can occupy, so an outline cut there runs exactly
+        along the box.
         """
         footprint = self.warp_mask(np.ones((self.orig_height, self.orig_width), dtype=bool))
         rows, cols = np.flatnonzero(footprint.any(1)), np.flatnonzero(footprint.any(0))
         if not len(rows):
             return (-0.5, -0.5, self.height - 0.5, self.width - 0.5)
         return (rows[0] - 0.5, cols[0] - 0.5, rows[-1] + 0.5, cols[-1] + 0.5)
+
+    def view_box(self) -> tuple[float, float, float, float]:
+        """(top, left, bottom, right) pixel edges of the working pixels that show the exposed radiograph.
+
+        Why: a bone cut by the radiograph's edge ends at this box, not at the working
+        frame's edge: the footprint (inside any letterbox padding) less the collimator
+        bands that ingest found (``field``).
+        """
+        top, left, bottom, right = self.footprint_box()
+        band_top, band_left, band_bottom, band_right = self.field
+        return (top + band_top, left + band_left, bottom - band_bottom, right - band_right)
 
     def warp_mask(self, mask: np.ndarray) -> np.ndarray:
         """Resample a boolean original-resolution mask to the working frame (area fraction >= 0.5)."""

@@ -79,6 +79,9 @@ def qc_summary(registration: dict) -> dict:
         out["reference"] = f"image {reference.get('filestem')}, {reference.get('method')}"
     if registration.get("median_px") is not None:
         out["accuracy"] = {k: registration[k] for k in ("median_px", "mean_px", "p95_px")}
+    on_cut = (registration.get("template") or {}).get("landmarks_on_reference_cut")
+    if on_cut:
+        out["landmarks_on_reference_cut"] = dict(on_cut)  # {structure: "index ranges"}: no anatomical point
     return out
 
 
@@ -105,6 +108,10 @@ def datasheet(params: ReleaseParams, counts: dict, qc: dict, synthetic: bool) ->
         if acc
         else ""
     )
+    on_cut = qc.get("landmarks_on_reference_cut") or {}
+    cut_line = (
+        "  They are: " + "; ".join(f"{s} {ranges}" for s, ranges in sorted(on_cut.items())) + ".\n" if on_cut else ""
+    )
     split_rows = "".join(
         f"| {part} | {counts['split'][part]['images']} | {counts['split'][part]['patients']} |\n" for part in SPLITS
     )
@@ -118,6 +125,7 @@ def datasheet(params: ReleaseParams, counts: dict, qc: dict, synthetic: bool) ->
         reference=qc.get("reference", "see qc.parquet"),
         dice_threshold=qc.get("dice_threshold", "n/a"),
         accuracy_line=accuracy_line,
+        reference_cut_line=cut_line,
         split_rows=split_rows,
         **{k: counts[k] for k in ("landmarks_per_image", "height", "width", "images", "images_in_qc", "patients")},
         bones=counts["bones"],

@@ -95,3 +95,30 @@ def sorted_rows(parts: list[pd.DataFrame], structures) -> pd.DataFrame:
         kind="stable",
         ignore_index=True,
     )
+
+
+def index_ranges(indices) -> str:
+    """Sorted landmark indices as ranges, e.g. ``[0, 1, 2, 7]`` -> ``"0-2, 7"`` (and back: ``parse_ranges``)."""
+    values = sorted(int(i) for i in indices)
+    parts: list[str] = []
+    start = prev = None
+    for v in values:
+        if start is None:
+            start = prev = v
+        elif v == prev + 1:
+            prev = v
+        else:
+            parts.append(f"{start}-{prev}" if prev > start else f"{start}")
+            start = prev = v
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev > start else f"{start}")
+    return ", ".join(parts)
+
+
+def parse_ranges(text: str) -> list[int]:
+    """The indices of an ``index_ranges`` string."""
+    out: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        lo, _, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi or lo) + 1))
+    return out

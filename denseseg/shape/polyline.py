@@ -106,3 +106,18 @@ def chamfer(a: np.ndarray, b: np.ndarray) -> float:
 def nearest_vertex(points: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """Index of the nearest vertex of ``outline`` for each point."""
     return ((points[:, None, :] - outline[None]) ** 2).sum(2).argmin(1)
+
+
+def order_reversals(points: np.ndarray, outline: np.ndarray) -> int:
+    """How many consecutive pairs of ``points`` step backwards along the closed ``outline``.
+
+    Points in outline order (landmark k, then k + 1, ...) step forwards by less than
+    half the perimeter each; a step of more than half is a reversal: the fit folded
+    the order there. Coincident points (a zero step) are not reversals.
+    """
+    s = arc_parameter(np.asarray(points, dtype=np.float64), outline)
+    length = cumulative_length(np.asarray(outline, dtype=np.float64))[-1]
+    if len(s) < 3 or length <= 0:
+        return 0
+    steps = np.mod(np.roll(s, -1) - s, length)
+    return int((steps > 0.5 * length).sum())

@@ -1,9 +1,13 @@
-"""Quality control of registered landmarks: does their polygon still cover the bone?
+"""Quality control of registered landmarks: does their polygon still cover the bone, in order?
 
 Landmarks that slid, folded or jumped to a neighbouring structure give a polygon
 that no longer matches the mask, so the Dice between the rasterised landmark
 polygon and the mask is a cheap, label-free check (the published annotations were
-accepted at Dice 0.8). The registration residual is reported beside it.
+accepted at Dice 0.8). Two more label-free figures catch what a polygon's Dice
+forgives: order reversals (landmarks that step backwards along the outline: a
+local fold) and the inverse-consistency gap (the largest disagreement, along the
+outline, between the forward and the reverse fit). The registration residual is
+reported beside them. Each bound is optional (``register.qc``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 from skimage.draw import polygon as draw_polygon
 
+from denseseg.shape.polyline import order_reversals
+
 
 class QCParams(BaseModel):
     """When registered landmarks pass (``register.qc`` in ``params.yaml``).
@@ -23,6 +29,8 @@ class QCParams(BaseModel):
     Args:
         dice_threshold: a bone passes when its landmark polygon and its mask agree at least this well.
         max_residual_px: a bone also fails above this registration residual (None: no bound).
+        max_order_reversals: a bone fails with more order reversals than this (None: no bound).
+        max_inverse_gap_px: a bone fails when its forward and reverse fits disagree by more (None: no bound).
         require_all_bones: an image without every bone fails (the bones it lacks are its reasons).
     """
 
@@ -30,6 +38,8 @@ class QCParams(BaseModel):
 
     dice_threshold: float = Field(ge=0, le=1)
     max_residual_px: float | None = Field(gt=0)
+    max_order_reversals: int | None = Field(ge=0)
+    max_inverse_gap_px: float | None = Field(gt=0)
     require_all_bones: bool
 
 
@@ -50,34 +60,48 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 class BoneQC:
     dice: float
     residual_px: float
+    order_reversals: int
+    inverse_gap_px: float
     passed: bool
     reason: str  # empty when passed
 
+    def row(self, structure: str) -> tuple:
+        """The QC table's row of this bone, less the image's columns (``QC_COLUMNS[1:-1]``)."""
+        return (
+            structure,
+            self.dice,
+            self.residual_px,
+            self.order_reversals,
+            self.inverse_gap_px,
+            self.passed,
+            self.reason,
+        )
 
-def bone_qc(
-    landmarks: np.ndarray,
-    mask: np.ndarray,
-    residual_px: float,
-    dice_threshold: float,
-    max_residual_px: float | None = None,
-) -> BoneQC:
-    """QC of one bone: Dice of the landmark polygon against ``mask`` and the residual."""
+
+def bone_qc(bone, mask: np.ndarray, outline: np.ndarray, params: QCParams) -> BoneQC:
+    """QC of one registered bone (``BoneResult``) against its ``mask`` and its image ``outline``."""
+    landmarks, residual, gap = bone.landmarks, float(bone.residual_px), float(bone.inverse_gap_px)
     if not np.isfinite(landmarks).all():
-        return BoneQC(float("nan"), float(residual_px), False, "landmarks contain NaN")
+        return BoneQC(float("nan"), residual, 0, gap, False, "landmarks contain NaN")
     value = dice(rasterise_polygon(landmarks, mask.shape), mask.astype(bool))
+    reversals = order_reversals(landmarks, outline)
     reasons = []
-    if value < dice_threshold:
-        reasons.append(f"dice {value:.3f} < {dice_threshold}")
-    if max_residual_px is not None and not residual_px <= max_residual_px:
-        reasons.append(f"residual {residual_px:.2f} px > {max_residual_px}")
-    return BoneQC(float(value), float(residual_px), not reasons, "; ".join(reasons))
+    if value < params.dice_threshold:
+        reasons.append(f"dice {value:.3f} < {params.dice_threshold}")
+    if params.max_residual_px is not None and not residual <= params.max_residual_px:
+        reasons.append(f"residual {residual:.2f} px > {params.max_residual_px}")
+    if params.max_order_reversals is not None and reversals > params.max_order_reversals:
+        reasons.append(f"{reversals} landmark order reversal(s) > {params.max_order_reversals}")
+    if params.max_inverse_gap_px is not None and not gap <= params.max_inverse_gap_px:
+        reasons.append(f"inverse-consistency gap {gap:.2f} px > {params.max_inverse_gap_px}")
+    return BoneQC(float(value), residual, reversals, gap, not reasons, "; ".join(reasons))
 
 
 @dataclass(frozen=True)
 class ImageQC:
     """QC of one image: a row per structure and the reasons it fails (none: it passes)."""
 
-    rows: list[tuple[str, float, float, bool, str]]  # (structure, dice, residual_px, passed, reason)
+    rows: list[tuple]  # QC_COLUMNS[1:-1] per structure
     reasons: list[str] = field(default_factory=list)  # "<structure>: <why>"
 
     @property
@@ -104,7 +128,7 @@ def image_qc(
 
     Args:
         structures: the anatomy's structures, in order (the rows' order).
-        results: {structure: registered bone} with ``landmarks`` and ``residual_px`` (``BoneResult``).
+        results: {structure: registered bone} (``BoneResult``).
         masks: (S, H, W) the image's masks, in ``structures`` order.
         outlines: {structure: outline} of the image (which bones it has).
         problems: {structure: why} of the bones registration could not carry.
@@ -115,20 +139,29 @@ def image_qc(
     rows, reasons = [], []
     for i, s in enumerate(structures):
         if s in results:
-            res = results[s]
-            q = bone_qc(res.landmarks, masks[i], res.residual_px, params.dice_threshold, params.max_residual_px)
-            rows.append((s, q.dice, q.residual_px, q.passed, q.reason))
+            q = bone_qc(results[s], masks[i], np.asarray(outlines[s], dtype=np.float64), params)
+            rows.append(q.row(s))
             if not q.passed:
                 reasons.append(f"{s}: {q.reason}")
         else:
             why = earlier.get(s) or problems.get(s, "no outline")
-            rows.append((s, np.nan, np.nan, False, why))
+            rows.append((s, np.nan, np.nan, 0, np.nan, False, why))
             if params.require_all_bones or s in outlines:
                 reasons.append(f"{s}: {why}")
     return ImageQC(rows, reasons)
 
 
-QC_COLUMNS = ["filestem", "structure", "dice", "residual_px", "passed", "reason", "image_passed"]
+QC_COLUMNS = [
+    "filestem",
+    "structure",
+    "dice",
+    "residual_px",
+    "order_reversals",
+    "inverse_gap_px",
+    "passed",
+    "reason",
+    "image_passed",
+]
 
 
 def qc_rows(filestem: str, qc: ImageQC) -> pd.DataFrame:

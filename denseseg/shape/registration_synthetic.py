@@ -123,7 +123,7 @@ def write_synthetic_inputs(
     import pandas as pd
 
     from denseseg.io.mask_store import mask_rows, write_mask_shard
-    from denseseg.io.tables import MANIFEST, TRUTH_CONTOURS, write_table
+    from denseseg.io.tables import FIELD_COLUMNS, MANIFEST, TRUTH_CONTOURS, write_table
 
     stems = sorted(images)
     for k in range(0, len(stems), shard_size):
@@ -156,6 +156,7 @@ def write_synthetic_inputs(
                 "scale": 1.0,
                 "pad_top": 0.0,
                 "pad_left": 0.0,
+                **dict.fromkeys(FIELD_COLUMNS, 0.0),
                 "image_path": f"images/{s}.png",
             }
         )

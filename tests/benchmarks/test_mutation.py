@@ -1,22 +1,13 @@
 """benchmarks/mutation.py: the mutants it plants, and its score on a toy project whose answer is known."""
 
-import importlib.util
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "mutation.py"
-
 
 @pytest.fixture(scope="module")
-def mutation():
-    spec = importlib.util.spec_from_file_location("mutation_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+def mutation(load_benchmark):
+    return load_benchmark("mutation")
 
 
 def _all_mutants(mutation, source: str) -> list[str]:

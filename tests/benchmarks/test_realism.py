@@ -1,23 +1,13 @@
 """benchmarks/realism.py: each statistic against images whose answer is known by construction."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import ndimage
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "realism.py"
-
 
 @pytest.fixture(scope="module")
-def realism():
-    spec = importlib.util.spec_from_file_location("realism_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def realism(load_benchmark):
+    return load_benchmark("realism")
 
 
 def power_law_noise(size: int, beta: float, seed: int) -> np.ndarray:

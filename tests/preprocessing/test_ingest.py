@@ -6,8 +6,11 @@ from PIL import Image
 
 from denseseg.io.grazpedwri import parse_row, read_metadata
 from denseseg.io.png import ImageError, read_png
+from denseseg.preprocessing.field import FieldParams
 from denseseg.preprocessing.ingest import ingest_image
 from tests.builders import csv_row, gradient_image, write_release
+
+FIELD = FieldParams(enabled=True, dark_at_most=0, max_margin=0.15, bins=8)
 
 
 def _record(tmp_path, stem, age=12.0):
@@ -19,7 +22,7 @@ def test_right_hand_is_mirrored_and_resized(tmp_path):
     stem = "0002_0354485735_01_WRI-R1_F012"
     pixels = gradient_image(200, 100)
     write_release(tmp_path, [], {stem: pixels})
-    item = ingest_image(_record(tmp_path, stem), tmp_path / "images_part1" / f"{stem}.png", 96, 48)
+    item = ingest_image(_record(tmp_path, stem), tmp_path / "images_part1" / f"{stem}.png", 96, 48, FIELD)
     out = np.asarray(Image.open(io.BytesIO(item.png)))
     assert out.shape == (96, 48) and out.dtype == np.uint16 and item.frame.flipped
     # the bright block sat on the left third of the original: after mirroring it is on the right
@@ -31,10 +34,10 @@ def test_eight_bit_and_tiny_images_are_rejected(tmp_path):
     record = _record(tmp_path, stem, 14.1)
     Image.fromarray(np.zeros((50, 40), np.uint8)).save(tmp_path / "eight.png")
     with pytest.raises(ImageError, match="16-bit greyscale PNG expected"):
-        ingest_image(record, tmp_path / "eight.png", 32, 32)
+        ingest_image(record, tmp_path / "eight.png", 32, 32, FIELD)
     Image.fromarray(np.zeros((8, 40), np.uint16)).save(tmp_path / "tiny.png")
     with pytest.raises(ImageError, match="too small"):
-        ingest_image(record, tmp_path / "tiny.png", 32, 32)
+        ingest_image(record, tmp_path / "tiny.png", 32, 32, FIELD)
 
 
 @pytest.mark.real_data
@@ -44,7 +47,7 @@ def test_real_radiographs_ingest_with_size_flip_and_range(shared_data, tmp_path)
         stem = path.stem
         original = read_png(path)
         record = _record(tmp_path / stem, stem, age=float(stem[-3:]))
-        item = ingest_image(record, path, 384, 224)
+        item = ingest_image(record, path, 384, 224, FIELD)
         out = np.asarray(Image.open(io.BytesIO(item.png)))
         assert out.shape == (384, 224) and out.dtype == np.uint16
         assert item.frame.flipped == ("WRI-R" in stem)

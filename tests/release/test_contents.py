@@ -42,12 +42,14 @@ def test_the_datasheet_fills_every_placeholder():
         "median_px": 0.8988,
         "mean_px": 1.97315,
         "p95_px": 7.2978,
+        "template": {"method": "mean", "landmarks_on_reference_cut": {"ulna": "32-42", "radius": "37-52"}},
     }
     qc = qc_summary(registration)
     assert qc == {
         "dice_threshold": 0.8,
         "reference": "image ref-1, medoid",
         "accuracy": {"median_px": 0.8988, "mean_px": 1.97315, "p95_px": 7.2978},
+        "landmarks_on_reference_cut": {"ulna": "32-42", "radius": "37-52"},
     }
     sheet = datasheet(PARAMS, _counts(), qc, synthetic=True)
     assert sheet.startswith("# wrist-lms 2.1.0: datasheet\n\n## What it is\n")
@@ -57,10 +59,11 @@ def test_the_datasheet_fills_every_placeholder():
     assert "| train | 1 | 1 |\n| val | 0 | 0 |\n| test | 1 | 1 |\n" in sheet
     assert "and its mask >= 0.8 (threshold" in sheet and "reference's outlines (image ref-1, medoid)" in sheet
     assert "median 0.899 px, mean 1.973 px, p95 7.298 px (working pixels).\n" in sheet
+    assert "mark no anatomical point in any image.\n  They are: radius 37-52; ulna 32-42.\n" in sheet
     assert f"> {SOURCE_CITATION}\n" in sheet and sheet.count("CC BY 4.0") == 2 and "$" not in sheet
     real = datasheet(PARAMS, _counts(), qc_summary({}), synthetic=False)
     assert "the **GRAZPEDWRI-DX** release" in real and "Landmark error" not in real
-    assert "reference's outlines (see qc.parquet)" in real
+    assert "reference's outlines (see qc.parquet)" in real and "They are:" not in real
 
 
 def test_release_json_is_sorted_and_ends_with_a_newline():

@@ -52,3 +52,12 @@ def test_distances_between_point_sets():
     np.testing.assert_allclose(closest_distances(a, b), [1.0, np.sqrt(10.0)])
     assert chamfer(a, b) == 0.5 * ((1.0 + np.sqrt(10.0)) / 2 + 1.0)
     np.testing.assert_array_equal(nearest_vertex(np.array([[3.9, 0.2], [0.1, 3.0]]), SQUARE), [1, 3])
+
+
+def test_index_ranges_round_trip():
+    from denseseg.shape.landmark_table import index_ranges, parse_ranges
+
+    assert index_ranges([7, 0, 2, 1]) == "0-2, 7"
+    assert index_ranges([]) == "" and parse_ranges("") == []
+    for indices in ([5], [3, 4, 9, 10, 11], list(range(37, 53))):
+        assert parse_ranges(index_ranges(indices)) == indices

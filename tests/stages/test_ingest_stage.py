@@ -73,3 +73,27 @@ def test_wrong_columns_and_bad_params_fail_with_one_line(tiny_project):
     csv.write_bytes(csv.read_bytes().replace(b"projection", b"view"))
     with pytest.raises(StageError, match=r"missing column\(s\) projection"):
         _run(tiny_project)
+
+
+def test_collimator_bands_are_measured_into_the_manifest(tiny_project):
+    from denseseg.io.png import write_png
+    from denseseg.io.tables import FIELD_COLUMNS
+    from denseseg.preprocessing.working_frame import WorkingFrame
+
+    stem = "0003_0662359226_01_WRI-L1_M011"
+    path = tiny_project / "data/raw/grazpedwri-dx/images_part1" / f"{stem}.png"
+    original = read_png(path).copy()
+    original[original == 0] = 1  # tissue and air are exposed (never 0) ...
+    original[:25] = 0  # ... but a blade covers the top 25 of its 150 rows
+    write_png(path, original)
+    _run(tiny_project)
+    manifest = read_table(tiny_project / "data/interim/ingest/manifest.parquet", MANIFEST).set_index("filestem")
+    bands = manifest[list(FIELD_COLUMNS)]
+    scale = float(manifest.loc[stem, "scale"])
+    assert abs(bands.loc[stem, "field_top"] - 25 * scale) <= 1.0  # 8 working rows, within a pixel
+    assert (bands.drop(index=stem).to_numpy() == 0).all() and (bands.loc[stem].iloc[1:] == 0).all()
+    frame = WorkingFrame.from_row({**manifest.loc[stem].to_dict()})
+    assert frame.view_box()[0] == frame.footprint_box()[0] + bands.loc[stem, "field_top"]
+    _run(tiny_project, "ingest.field.enabled=false")
+    off = read_table(tiny_project / "data/interim/ingest/manifest.parquet", MANIFEST)
+    assert (off[list(FIELD_COLUMNS)].to_numpy() == 0).all()

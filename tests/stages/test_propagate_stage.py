@@ -13,7 +13,7 @@ from skimage.measure import find_contours
 from denseseg.anatomy import WRIST
 from denseseg.io.mask_store import read_mask_shard
 from denseseg.io.png import write_png
-from denseseg.io.tables import MANIFEST, REJECTS, TRUTH_CONTOURS, read_table, write_table
+from denseseg.io.tables import FIELD_COLUMNS, MANIFEST, REJECTS, TRUTH_CONTOURS, read_table, write_table
 from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.propagation.toy import toy_case
 from stages.base import StageError
@@ -48,6 +48,7 @@ def _manifest_row(stem: str, frame: WorkingFrame) -> dict:
         "scale": frame.scale,
         "pad_top": frame.pad_top,
         "pad_left": frame.pad_left,
+        **dict.fromkeys(FIELD_COLUMNS, 0.0),
         "image_path": f"images/{stem}.png",
     }
 

@@ -49,6 +49,9 @@ def test_register_outputs_qc_and_accuracy(project):
     assert not bad.image_passed.any()
     assert "empty mask" in bad[bad.structure == "pisiform"].reason.iloc[0]
     assert qc[qc.image_passed].dice.min() > 0.8
+    registered = qc[qc.dice.notna()]  # the label-free figures of every registered bone: folds, fit disagreement
+    assert (registered.order_reversals == 0).mean() > 0.9 and np.isfinite(registered.inverse_gap_px).all()
+    assert registered.inverse_gap_px.median() < 2.0
     metrics = read_metrics(root / "reports/metrics", "registration")  # numbers and words (-info.json)
     assert metrics["images_in"] == 8 and metrics["images_passed"] == 6
     assert metrics["median_px"] < 1.0 and metrics["p95_px"] < 3.0

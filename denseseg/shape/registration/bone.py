@@ -40,6 +40,7 @@ class BoneResult:
     landmarks: np.ndarray  # (L, 2) snapped to the image's outline
     residual_px: float  # symmetric mean closest-point distance, fitted outline vs image outline
     scale: float  # of the pre-alignment (reference -> image)
+    inverse_gap_px: float = 0.0  # largest arc-length gap between the forward and reverse fits (0: not run)
 
 
 def _fit_points(outline: np.ndarray, border: np.ndarray | None, max_points: int) -> np.ndarray:
@@ -129,14 +130,17 @@ def register_bone(
     field = _nonrigid(fixed, moving_aligned, params, cut)
     carried = field.transform(sim.apply(ref_landmarks))
     snapped = snap_to_outline(carried, outline)
+    gap = 0.0
     if params.inverse_weight > 0:
-        snapped = _inverse_consistent(
+        snapped, delta = _inverse_consistent(
             snapped, sim.apply(ref_landmarks), ref_outline, outline, sim, params, cut, border, shape
         )
+        seen = evidence_mask(snapped, outline, border, shape, 0.0)  # off-view landmarks have no say
+        gap = float(np.abs(delta[seen]).max()) if seen.any() else 0.0
     if border is not None and np.any(border) and shape is not None:
         off = ~inside_box(carried, shape, 0.0) | ~evidence_mask(snapped, outline, border, None, 0.0)
         snapped = spread_off_view(snapped, off, outline, border)
-    return BoneResult(separate_coincident(snapped, outline), chamfer(field.moved, fixed), sim.scale)
+    return BoneResult(separate_coincident(snapped, outline), chamfer(field.moved, fixed), sim.scale, gap)
 
 
 def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, params, cut, border, shape):
@@ -149,6 +153,8 @@ def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, p
     reference landmark. The result is the forward position moved by
     ``inverse_weight`` times the (shorter, circular) arc-length difference: the two
     directions slide in opposite senses on smooth outlines, so part of the bias cancels.
+    Returns the landmarks and each one's difference in px (the largest is a QC figure:
+    where the two directions disagree by much, the outline did not tell them apart).
     """
     target = np.asarray(sim.apply(np.asarray(ref_outline, dtype=np.float64)))
     if cut and shape is not None:
@@ -162,7 +168,7 @@ def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, p
     s_fwd = arc_parameter(snapped, outline)
     length = cumulative_length(outline)[-1]
     delta = np.mod(s_rev - s_fwd + 0.5 * length, length) - 0.5 * length
-    return point_at_arc_parameter(outline, s_fwd + params.inverse_weight * delta)
+    return point_at_arc_parameter(outline, s_fwd + params.inverse_weight * delta), delta
 
 
 def global_pose(
