@@ -42,7 +42,7 @@ from denseseg.anatomy import WRIST
 from denseseg.io.ingested import working_frames
 from denseseg.io.metrics import read_metrics
 from denseseg.shape.landmark_table import parse_ranges
-from denseseg.shape.view_box import inside_box
+from denseseg.shape.view_box import inside_box, on_box_edge
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def landmark_errors(root: Path, edge_px: float) -> pd.DataFrame:
     for stem, at in rows.groupby("filestem").indices.items():
         view = frames[stem].view_box()
         in_view[at] = inside_box(points[at], view, 0.5)  # pixel centres on the picture
-        near_edge[at] = ~inside_box(points[at], view, 0.5 + edge_px)
+        near_edge[at] = on_box_edge(points[at], view, 0.5 + edge_px)
     rows["near_edge"] = near_edge
     # a true point outside the view has no anatomy in the image: registration can only guess it (unscored)
     rows["in_view"] = in_view
@@ -85,7 +85,7 @@ def landmark_errors(root: Path, edge_px: float) -> pd.DataFrame:
     rows = rows.merge(qc, on=["filestem", "structure"], how="left")
     rows["group"] = rows["structure"].map(WRIST.group_of)
     # the template's landmarks on the reference's cut mark no anatomical point (register leaves them unscored)
-    info = read_metrics(root / paths.get("metrics", "reports/metrics"), "registration")
+    info = read_metrics(root / paths["metrics"], "registration")
     on_cut = (info.get("template") or {}).get("landmarks_on_reference_cut") or {}
     pairs = {(s, i) for s, text in on_cut.items() for i in parse_ranges(text)}
     rows["identity"] = [(s, i) not in pairs for s, i in zip(rows["structure"], rows["index"])]

@@ -76,9 +76,11 @@ def exposed_field(image: np.ndarray, footprint: Box, params: FieldParams) -> tup
     ``footprint``: the pixel-edge box the original covers (``WorkingFrame.footprint_box``).
     A side without a band, and every side when detection is off, has depth 0.
     """
+    if not params.enabled:
+        return (0.0, 0.0, 0.0, 0.0)
     top, left, bottom, right = (int(round(v + 0.5)) for v in as_box(footprint))  # first / after-last pixel
     inner = np.asarray(image)[top:bottom, left:right] <= params.dark_at_most
-    if not params.enabled or inner.size == 0:
+    if inner.size == 0:
         return (0.0, 0.0, 0.0, 0.0)
     lines = (inner, inner.T, inner[::-1], inner.T[::-1])  # each side's band runs along the first axis
     return tuple(float(_band_depth(side, params)) for side in lines)

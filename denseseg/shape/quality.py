@@ -145,7 +145,7 @@ def image_qc(
                 reasons.append(f"{s}: {q.reason}")
         else:
             why = earlier.get(s) or problems.get(s, "no outline")
-            rows.append((s, np.nan, np.nan, 0, np.nan, False, why))
+            rows.append(BoneQC(np.nan, np.nan, 0, np.nan, False, why).row(s))
             if params.require_all_bones or s in outlines:
                 reasons.append(f"{s}: {why}")
     return ImageQC(rows, reasons)

@@ -92,7 +92,7 @@ def test_collimator_bands_are_measured_into_the_manifest(tiny_project):
     scale = float(manifest.loc[stem, "scale"])
     assert abs(bands.loc[stem, "field_top"] - 25 * scale) <= 1.0  # 8 working rows, within a pixel
     assert (bands.drop(index=stem).to_numpy() == 0).all() and (bands.loc[stem].iloc[1:] == 0).all()
-    frame = WorkingFrame.from_row({**manifest.loc[stem].to_dict()})
+    frame = WorkingFrame.from_row(manifest.loc[stem].to_dict())
     assert frame.view_box()[0] == frame.footprint_box()[0] + bands.loc[stem, "field_top"]
     _run(tiny_project, "ingest.field.enabled=false")
     off = read_table(tiny_project / "data/interim/ingest/manifest.parquet", MANIFEST)
