@@ -198,6 +198,9 @@ def run_tests(scratch: Path, tests: str, timeout: float) -> str:
         OMP_NUM_THREADS="1",
         MKL_NUM_THREADS="1",
         PYTHONPATH=str(scratch),
+        # the scratch copy has no ../shared beside it: point the tests at this checkout's real data, or
+        # every test that reads it skips and its mutants look like survivors
+        DENSESEG_SHARED_DATA=os.environ.get("DENSESEG_SHARED_DATA", str(PROJECT.parent / "shared" / "data")),
     )
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:dash", "-m", "not slow", tests]
     try:

@@ -21,6 +21,11 @@ The first --warmup steps are not timed.
 Closing JSON line: denseseg_img_per_s, heatreg710_img_per_s, unet_img_per_s,
 denseseg_over_unet (DenseSeg's time per image / the UNet's), *_peak_mib, and
 the settings (height, width, batch, channels, steps, device, heatmap_loss).
+It also counts the multiply-accumulates of every convolution in one forward pass
+(``conv_macs``, per image): ``denseseg_macs_over_unet`` is the ratio the
+arithmetic alone sets, whatever the hardware does with it (the paper's heads are
+four 64-channel 3x3 convolutions at full resolution, where the UNet's encoder
+works at half resolution and below).
 Run it small here, e.g. ``--height 64 --width 32 --batch 2 --steps 2 --channels 8 16 32``.
 """
 
@@ -111,6 +116,38 @@ def build(name: str, p: BackboneParams, structures: int, heatmap_loss_form: str,
     return net.to(device), loss, data
 
 
+def conv_macs(net: torch.nn.Module, height: int, width: int) -> int:
+    """Multiply-accumulates of the 2-D (transposed) convolutions of one forward pass of a 1 x 1 x H x W image.
+
+    A convolution costs (output pixels) x (output channels) x (input channels / groups) x (kernel area); a
+    transposed one (input pixels) x (input channels) x (output channels / groups) x (kernel area).
+    """
+    total = 0
+
+    def count(module, inputs, output):
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1]
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            x = inputs[0]
+            total += x[0, 0].numel() * module.in_channels * module.out_channels // module.groups * kernel
+        else:
+            total += output[0].numel() * module.in_channels // module.groups * kernel
+
+    hooks = [
+        m.register_forward_hook(count)
+        for m in net.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(1, 1, height, width))
+    finally:
+        for hook in hooks:
+            hook.remove()
+        net.train()
+    return total
+
+
 def measure(args) -> dict:
     """Run one model's steps in this process; returns its figures."""
     torch.manual_seed(0)
@@ -122,6 +159,8 @@ def measure(args) -> dict:
     net, loss_fn, data = build(
         args.only, p, args.structures, args.heatmap_loss, args.batch, (args.height, args.width), device
     )
+    macs = conv_macs(net.cpu(), args.height, args.width)
+    net = net.to(device)
     optimizer = torch.optim.Adam(net.parameters())
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -153,6 +192,7 @@ def measure(args) -> dict:
         "s_per_step": seconds / args.steps,
         "peak_mib": peak_mib,
         "parameters": count_parameters(net),
+        "conv_macs": macs,
         "loss": float(loss.detach()),
         "device": str(device),
     }
@@ -193,12 +233,16 @@ def main(argv=None) -> None:
         r = results[name]
         print(
             f"{name:>11}: {r['img_per_s']:8.2f} images/s  {r['s_per_step']:7.3f} s/step  "
-            f"peak {r['peak_mib']:9.1f} MiB  {r['parameters']:>10,} parameters  ({r['device']})"
+            f"peak {r['peak_mib']:9.1f} MiB  {r['parameters']:>10,} parameters  "
+            f"{r['conv_macs'] / 1e9:7.2f} GMAC/image  ({r['device']})"
         )
     ratio = results["unet"]["img_per_s"] / results["denseseg"]["img_per_s"]
-    print(f"DenseSeg takes {ratio:.2f}x the bare UNet's time per image")
+    mac_ratio = results["denseseg"]["conv_macs"] / results["unet"]["conv_macs"]
+    print(f"DenseSeg takes {ratio:.2f}x the bare UNet's time per image; its convolutions {mac_ratio:.2f}x the MACs")
     summary = {f"{name}_img_per_s": round(results[name]["img_per_s"], 3) for name in ("denseseg", "heatreg710", "unet")}
     summary["denseseg_over_unet"] = round(ratio, 3)
+    summary["denseseg_macs_over_unet"] = round(mac_ratio, 3)
+    summary.update({f"{name}_conv_macs": results[name]["conv_macs"] for name in MODELS})
     summary.update({f"{name}_peak_mib": round(results[name]["peak_mib"], 1) for name in MODELS})
     summary.update(
         height=args.height,

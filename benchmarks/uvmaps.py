@@ -45,6 +45,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 from denseseg.anatomy import JSRT, WRIST  # noqa: E402
 from denseseg.io.jsrt import polygon_masks, read_landmarks_csv, to_working  # noqa: E402
@@ -53,9 +54,9 @@ from denseseg.shape.synthetic import wrist_cases  # noqa: E402
 from denseseg.shape.template import build_template  # noqa: E402
 from denseseg.uv.extraction import ExtractionParams, extract_landmarks  # noqa: E402
 from denseseg.uv.maps import dense_uv, item_crops, landmark_uv  # noqa: E402
-from stages.base import ProjectConfig, RunnerParams  # noqa: E402
-from stages.phantom import PhantomStage  # noqa: E402
+from stages.config import build_stage  # noqa: E402
 
+PROJECT = Path(__file__).resolve().parents[1]
 CSV = (
     Path(os.environ.get("DENSESEG_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     / "jsrt-landmarks/landmarks.csv"
@@ -109,26 +110,20 @@ def run(
 
 
 PHANTOM_SEED = 20240607
-PHANTOM_PATHS = {
-    "release_root": "release",
-    "seed_annotations": "seeds",
-    "phantom_release": "release",
-    "phantom_seeds": "seeds",
-    "truth": "truth",
-}
 
 
 def phantom_wrist_items(n_images: int, seed: int, height: int, width: int):
-    """Render ``n_images`` PA phantom images (one per patient) into a temp dir; their working-frame truth."""
-    params = PhantomStage.Params(
-        n_patients=n_images, p_lateral=0.0, p_other=0.0, p_followup=0.0, n_seed_annotations=0, shard_size=n_images
-    )
-    config = ProjectConfig(seed=seed, paths=PHANTOM_PATHS, runner=RunnerParams(kind="serial"))
+    """Render ``n_images`` PA phantom images (one per patient) with the phantom stage of params.yaml into a temp
+    dir; their working-frame truth."""
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    overrides = [f"seed={seed}", f"phantom.n_patients={n_images}", "phantom.p_lateral=0.0", "phantom.p_other=0.0",
+                 "phantom.p_followup=0.0", "phantom.n_seed_annotations=0", f"phantom.shard_size={n_images}"]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="uvmaps-bench-") as tmp:
+        (Path(tmp) / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         t0 = time.perf_counter()
-        report = PhantomStage(params, config, Path(tmp)).run_serial()
+        report = build_stage("phantom", Path(tmp), overrides).run_serial()
         seconds = time.perf_counter() - t0
-        items = list(read_truth_items(Path(tmp) / "truth", height, width, WRIST))
+        items = list(read_truth_items(Path(tmp) / params["paths"]["truth"], height, width, WRIST))
     if len(items) != n_images:
         raise RuntimeError(f"phantom: {len(items)} PA truth images, expected {n_images} ({report.metrics})")
     return items, seconds

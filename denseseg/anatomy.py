@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,7 @@ JSRT = Anatomy(
 WRIST_BONES = WRIST.structures
 
 ANATOMIES = {"wrist": WRIST, "jsrt": JSRT}
+# The one anatomy choice of every params section (``anatomy: AnatomyName``): an unknown name is a
+# validation error naming the allowed ones, and ``ANATOMIES[name]`` then always succeeds.
+AnatomyName = Literal["wrist", "jsrt"]
+assert set(AnatomyName.__args__) == set(ANATOMIES)

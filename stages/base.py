@@ -13,6 +13,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -38,6 +39,19 @@ class StageError(RuntimeError):
     """A stage cannot run: bad params, missing or malformed inputs. The message is one line."""
 
 
+@contextmanager
+def stage_errors(prefix: str = "", errors: tuple[type[Exception], ...] = (ValueError, FileNotFoundError)):
+    """Turn the library's ``errors`` raised inside the block into a one-line ``StageError`` (``prefix`` + message).
+
+    The library names the file and the row in its messages; the stage adds where
+    in the pipeline it happened, without a stack trace.
+    """
+    try:
+        yield
+    except errors as err:
+        raise StageError(f"{prefix}{err}".replace("\n", " ")) from None
+
+
 @dataclass
 class StageReport:
     """What a stage tells the user: metrics, rejected items and extra tables."""
@@ -48,10 +62,16 @@ class StageReport:
 
 
 P = TypeVar("P", bound=StageParams)
+R = TypeVar("R")  # what ``process`` returns for one shard: a small frozen dataclass of the stage (or None)
 
 
-class Stage(ABC, Generic[P]):
-    """Base class: subclasses set ``name`` and ``Params`` and implement the hooks."""
+class Stage(ABC, Generic[P, R]):
+    """Base class: subclasses set ``name`` and ``Params`` and implement the hooks.
+
+    ``Stage[Params, Result]``: ``process`` returns one ``Result`` per shard and
+    ``finish`` receives them in shard order, so a result is read by field name,
+    never by position.
+    """
 
     name: ClassVar[str]
     Params: ClassVar[type[StageParams]]
@@ -81,11 +101,11 @@ class Stage(ABC, Generic[P]):
         return [None]
 
     @abstractmethod
-    def process(self, shard: Any) -> Any:
+    def process(self, shard: Any) -> R:
         """Do the work of one shard. Must be safe to call from several threads at once."""
 
     @abstractmethod
-    def finish(self, results: list[Any]) -> StageReport:
+    def finish(self, results: list[R]) -> StageReport:
         """Combine shard results, write the outputs atomically, return the report."""
 
     def report_progress(self, done: int, total: int, message: str = "") -> None:

@@ -33,15 +33,14 @@ from pydantic import Field
 
 from denseseg.bone_age.config import BoneAgeParams
 from denseseg.bone_age.experiment import SPLITS, compare_sources
+from denseseg.bone_age.inputs import bone_ages, chronological_ages, landmarks_of
 from denseseg.bone_age.plots import scatter_png
-from denseseg.inference.predictor import ModelError, Predictor
+from denseseg.inference.predictor import Predictor
 from denseseg.io.atomic import atomic_file, write_json_atomic
-from denseseg.io.tables import LANDMARKS, MANIFEST, TRUTH_IMAGES, read_table
-from denseseg.shape.landmark_table import landmark_array
 from denseseg.training.config import TrainingConfig
 from denseseg.training.loop import TrainingError
-from denseseg.uv.cache import CacheError, UVCache
-from stages.base import Stage, StageError, StageParams, StageReport
+from denseseg.uv.cache import UVCache
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 PAPER = {"registration": 14.1, "denseseg": 13.9, "heatreg": 14.1, "baseline": 27.4}  # MAE in months, Fig. 5
 OUT = "reports/boneage"
@@ -68,7 +67,16 @@ class PredictBatch:
         return f"{self.source}: {self.items[0]} +{len(self.items) - 1}"
 
 
-class BoneAgeStage(Stage[BoneAgeStageParams]):
+@dataclass(frozen=True)
+class Predicted:
+    """One shard's predicted landmarks: (N, 2) per item, by the source's primary estimator."""
+
+    source: str
+    items: tuple[str, ...]
+    landmarks: list[np.ndarray]
+
+
+class BoneAgeStage(Stage[BoneAgeStageParams, Predicted]):
     name = "boneage"
     Params = BoneAgeStageParams
 
@@ -82,18 +90,21 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
         if clash:
             raise StageError(f"boneage.sources: {', '.join(sorted(clash))} is a built-in source name")
         torch.set_num_threads(p.training.threads)
-        try:
+        with stage_errors():
             self.cache = UVCache(self.path(paths["uvmaps"]) / p.cache)
-        except CacheError as err:
-            raise StageError(str(err)) from None
         self.anatomy = self.cache.anatomy
         self.items = {split: self.cache.items_of(split) for split in SPLITS}
         for split, items in self.items.items():
             if not items:
                 raise StageError(f"{self.cache.root}: no {split} items (bone-age regression needs train, val and test)")
         every = [it for split in SPLITS for it in self.items[split]]
-        self.height, self.width, self.months = self._manifest(every)
-        self.bone_age = self._bone_ages(every)
+        with stage_errors():
+            manifest = self.path(paths["ingest"]) / "manifest.parquet"
+            self.height, self.width, self.months = chronological_ages(manifest, every)
+            truth_images = self.path(paths["truth"]) / "images.parquet"
+            self.bone_age = bone_ages(truth_images, every) if truth_images.exists() else None
+        if self.bone_age is None:
+            self.log.info("boneage: no phantom truth (%s): the bone_age target is skipped", truth_images)
         self.landmarks = {"registration": self._landmarks(paths["landmarks"], every, required=True)}
         truth = self._landmarks(paths.get("truth_landmarks"), every, required=False)
         covered = {split: [it for it in self.items[split] if it in truth] for split in SPLITS}
@@ -106,33 +117,6 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
             )
         self.predictors = {source: self._predictor(run) for source, run in p.sources.items()}
 
-    def _manifest(self, items: list[str]) -> tuple[int, int, dict[str, float]]:
-        path = self.path(self.config.paths["ingest"]) / "manifest.parquet"
-        try:
-            manifest = read_table(path, MANIFEST).drop_duplicates("filestem").set_index("filestem")
-        except FileNotFoundError as err:
-            raise StageError(str(err)) from None
-        for item in items:
-            if item not in manifest.index or not np.isfinite(manifest.at[item, "age"]):
-                raise StageError(f"{path}: no chronological age for item {item!r}")
-        frames = set(zip(manifest.loc[items, "height"], manifest.loc[items, "width"]))
-        if len(frames) != 1:
-            raise StageError(f"{path}: items of {self.cache.root} come in several working sizes {sorted(frames)}")
-        ((height, width),) = frames
-        return int(height), int(width), {it: 12.0 * float(manifest.at[it, "age"]) for it in items}
-
-    def _bone_ages(self, items: list[str]) -> dict[str, float] | None:
-        """Months of bone age per item from the phantom truth; None without a phantom."""
-        path = self.path(self.config.paths["truth"]) / "images.parquet"
-        if not path.exists():
-            self.log.info("boneage: no phantom truth (%s): the bone_age target is skipped", path)
-            return None
-        truth = read_table(path, TRUTH_IMAGES).drop_duplicates("filestem").set_index("filestem")
-        for item in items:
-            if item not in truth.index or not np.isfinite(truth.at[item, "bone_age"]):
-                raise StageError(f"{path}: no bone age for item {item!r} (is the truth of another release?)")
-        return {it: 12.0 * float(truth.at[it, "bone_age"]) for it in items}
-
     def _landmarks(self, relative: str | None, items: list[str], required: bool) -> dict[str, np.ndarray]:
         """Item -> (N, 2) landmarks of a LANDMARKS table; without ``required`` a missing table or item is no error."""
         path = self.path(relative) if relative else None
@@ -140,24 +124,15 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
             if required:
                 raise StageError(f"{path or 'paths.landmarks'}: landmarks table not found; run `dvc repro register`")
             return {}
-        table = read_table(path, LANDMARKS)
-        try:
-            stems, points = landmark_array(table[table["filestem"].isin(items)], self.anatomy, items)
-        except ValueError as err:
-            raise StageError(f"{path}: {err}") from None
-        found = np.isfinite(points).any(axis=(1, 2))
-        if required and not found.all():
-            raise StageError(f"{path}: no landmarks for item {stems[int(np.argmin(found))]!r} of {self.cache.root}")
-        return {stem: points[i] for i, stem in enumerate(stems) if found[i]}
+        with stage_errors():
+            return landmarks_of(path, items, self.anatomy, required)
 
     def _predictor(self, run: str) -> Predictor:
         folder = self.path(self.config.paths["models"]) / run
         if not (folder / "model.pt").exists():
             raise StageError(f"{folder}: no trained model; run `dvc repro train@{run}` first")
-        try:
+        with stage_errors():  # ModelError
             predictor = Predictor.from_folder(folder, self.params.device)
-        except ModelError as err:
-            raise StageError(str(err)) from None
         if predictor.method.anatomy.name != self.anatomy.name:
             raise StageError(f"{folder}: a {predictor.method.anatomy.name} model, the cache is {self.anatomy.name}")
         return predictor
@@ -176,12 +151,12 @@ class BoneAgeStage(Stage[BoneAgeStageParams]):
             )
         predictions = predictor.predict(torch.from_numpy(images))
         primary = predictor.method.estimators[0]
-        return shard.source, shard.items, [pred.landmarks[primary] for pred in predictions]
+        return Predicted(shard.source, shard.items, [pred.landmarks[primary] for pred in predictions])
 
-    def finish(self, results) -> StageReport:
+    def finish(self, results: list[Predicted]) -> StageReport:
         p = self.params
-        for source, items, points in results:
-            self.landmarks.setdefault(source, {}).update(zip(items, points))
+        for r in results:
+            self.landmarks.setdefault(r.source, {}).update(zip(r.items, r.landmarks))
         targets = {"chronological": self.months, **({"bone_age": self.bone_age} if self.bone_age is not None else {})}
         order = ["registration", *p.sources, *(["truth"] if "truth" in self.landmarks else [])]
         try:

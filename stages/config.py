@@ -47,10 +47,24 @@ def load_params(root: Path, overrides: list[str] = ()) -> dict:
     return apply_overrides(params, list(overrides))
 
 
+def subsections(root: Path, section: str, keys: tuple[str, ...], why: str) -> dict[str, dict]:
+    """``{key: params[section][key]}`` read from params.yaml itself (no overrides), each required to be a section.
+
+    For a stage that works through another stage's section (``tune`` trains through ``train``).
+    """
+    raw = load_params(root).get(section)
+    if not isinstance(raw, dict):
+        raise StageError(f"params.yaml has no section {section!r} ({why})")
+    missing = [key for key in keys if not isinstance(raw.get(key), dict)]
+    if missing:
+        raise StageError(f"params.yaml [{section}]: no section(s) {', '.join(missing)} ({why})")
+    return {key: raw[key] for key in keys}
+
+
 def _validation_message(section: str, err: ValidationError) -> str:
     first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"params.yaml [{section}.{where}]: {first['msg']} ({len(err.errors())} error(s))"
+    where = ".".join([section, *(str(p) for p in first["loc"])])  # the section alone for a check of several keys
+    return f"params.yaml [{where}]: {first['msg']} ({len(err.errors())} error(s))"
 
 
 def project_config(params: dict) -> ProjectConfig:

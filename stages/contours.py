@@ -10,12 +10,13 @@ whether the image is excluded).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from pydantic import Field
 
-from denseseg.anatomy import ANATOMIES
+from denseseg.anatomy import ANATOMIES, AnatomyName
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.contours import contour_frame
 from denseseg.io.ingested import working_frames
@@ -26,7 +27,7 @@ from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class ContoursParams(StageParams):
-    anatomy: str
+    anatomy: AnatomyName
     total_points: int = Field(gt=0, description="outline points per image, shared by perimeter")
     min_points_per_bone: int = Field(ge=3)
     min_pixels: int = Field(ge=1, description="smaller masks are degenerate")
@@ -38,13 +39,20 @@ class ContoursParams(StageParams):
     )
 
 
-class ContoursStage(Stage[ContoursParams]):
+@dataclass(frozen=True)
+class ContoursShard:
+    """One mask shard's counts and its rejected bones as (filestem, reason)."""
+
+    images: int
+    points: int
+    rejects: list[tuple[str, str]]
+
+
+class ContoursStage(Stage[ContoursParams, ContoursShard]):
     name = "contours"
     Params = ContoursParams
 
     def prepare(self) -> None:
-        if self.params.anatomy not in ANATOMIES:
-            raise StageError(f"contours.anatomy: unknown anatomy {self.params.anatomy!r}")
         self.structures = ANATOMIES[self.params.anatomy].structures
         self.mask_dir = self.path(self.config.paths["masks"])
         self.out_dir = self.path(self.config.paths["contours"])
@@ -90,17 +98,17 @@ class ContoursStage(Stage[ContoursParams]):
             points += sum(len(v) for v in contours.values())
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=CONTOURS.names)
         write_table(table, self.staging / shard.name, CONTOURS)
-        return {"images": len(masks), "points": points, "rejects": rejects}
+        return ContoursShard(len(masks), points, rejects)
 
-    def finish(self, results) -> StageReport:
+    def finish(self, results: list[ContoursShard]) -> StageReport:
         rejects = pd.DataFrame(
-            [(stem, self.name, reason) for r in results for stem, reason in r["rejects"]], columns=REJECTS.names
+            [(stem, self.name, reason) for r in results for stem, reason in r.rejects], columns=REJECTS.names
         ).sort_values(["filestem", "reason"], kind="stable", ignore_index=True)
         write_table(rejects, self.staging / "rejects.parquet", REJECTS)
-        images = sum(r["images"] for r in results)
+        images = sum(r.images for r in results)
         metrics = {
             "images": images,
-            "points": sum(r["points"] for r in results),
+            "points": sum(r.points for r in results),
             "bones_rejected": len(rejects),
             "images_with_rejected_bones": int(rejects["filestem"].nunique()),
         }

@@ -24,12 +24,12 @@ from pydantic import Field
 from denseseg.evaluation.cases import aggregate, evaluation_summary, extremes, score_case
 from denseseg.evaluation.landmarks import subset_anatomy
 from denseseg.evaluation.overlays import overlay_png
-from denseseg.inference.predictor import ModelError, Predictor
+from denseseg.inference.predictor import Predictor
 from denseseg.io.atomic import atomic_file, write_json_atomic
 from denseseg.io.tables import LANDMARKS, read_table
 from denseseg.shape.landmark_table import landmark_array
-from denseseg.uv.cache import CacheError, UVCache
-from stages.base import Stage, StageError, StageParams, StageReport
+from denseseg.uv.cache import UVCache
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class EvaluateParams(StageParams):
@@ -39,20 +39,18 @@ class EvaluateParams(StageParams):
     overlay_scale: int = Field(ge=1)  # overlay PNGs at this many screen pixels per working pixel
 
 
-class EvaluateStage(Stage[EvaluateParams]):
+class EvaluateStage(Stage[EvaluateParams, list[dict]]):  # per shard: the scored rows (case, structure, estimator)
     name = "evaluate"
     Params = EvaluateParams
     whole_section = True
 
     def prepare(self) -> None:
         torch.set_num_threads(self.params.threads)
-        try:
+        with stage_errors():  # ModelError, CacheError
             self.predictor = Predictor.from_folder(
                 self.path(self.config.paths["models"]) / self.variant, self.params.device
             )
             self.cache = UVCache(self.path(self.config.paths["uvmaps"]) / self.predictor.info["evaluate_on"])
-        except (ModelError, CacheError) as err:
-            raise StageError(str(err)) from None
         self.anatomy = self.predictor.method.anatomy
         if self.cache.meta["anatomy"] != self.anatomy.name:
             raise StageError(f"evaluate@{self.variant}: model is {self.anatomy.name}, cache {self.cache.root} is not")

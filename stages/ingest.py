@@ -6,6 +6,8 @@ fails when nothing can be trusted (missing ``dataset.csv``, wrong columns).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 from pydantic import Field
 
@@ -60,7 +62,15 @@ def _manifest_row(item, image_path: str) -> dict:
     }
 
 
-class IngestStage(Stage[IngestParams]):
+@dataclass(frozen=True)
+class IngestShard:
+    """One shard's manifest rows and its rejected images as (filestem, reason)."""
+
+    rows: list[dict]
+    rejects: list[tuple[str, str]]
+
+
+class IngestStage(Stage[IngestParams, IngestShard]):
     name = "ingest"
     Params = IngestParams
 
@@ -93,7 +103,7 @@ class IngestStage(Stage[IngestParams]):
     def shards(self):
         return self._shards
 
-    def process(self, shard) -> tuple[list[dict], list[tuple[str, str]]]:
+    def process(self, shard) -> IngestShard:
         rows, rejects = [], []
         for record in shard:
             source = self.images.get(record.filestem)
@@ -112,11 +122,11 @@ class IngestStage(Stage[IngestParams]):
             # The staging folder is swapped in whole, so a plain write is already atomic here.
             (self.staging / relative).write_bytes(item.png)
             rows.append(_manifest_row(item, relative))
-        return rows, rejects
+        return IngestShard(rows, rejects)
 
-    def finish(self, results) -> StageReport:
-        rows = [row for shard_rows, _ in results for row in shard_rows]
-        rejects = list(self.row_rejects) + [r for _, shard_rejects in results for r in shard_rejects]
+    def finish(self, results: list[IngestShard]) -> StageReport:
+        rows = [row for r in results for row in r.rows]
+        rejects = list(self.row_rejects) + [reject for r in results for reject in r.rejects]
         manifest = pd.DataFrame(rows, columns=MANIFEST.names).sort_values("filestem", kind="stable")
         reject_frame = pd.DataFrame(
             [(stem, self.name, reason) for stem, reason in rejects], columns=REJECTS.names

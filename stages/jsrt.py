@@ -16,7 +16,7 @@ depend on ``n_val``.
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,35 +45,15 @@ class JSRTParams(StageParams):
     shard_size: int = Field(64, ge=1)
 
 
-def read_all_landmarks(source: Path) -> dict[str, np.ndarray]:
-    """{name: (166, 2) in 1024 px} from any of the three landmark formats."""
-    if source.is_file():
-        return jio.read_landmarks_csv(source)
-    if not source.is_dir():
-        raise jio.JSRTFormatError(f"{source}: landmarks not found (a CSV or a folder of .npy files)")
-    if (source / "RL").is_dir():
-        names = sorted(p.stem for p in (source / "RL").glob("*.npy"))
-        return {n: np.concatenate([v for v in jio.read_landmarks_dir(source, n).values()]) for n in names}
-    return {p.stem: np.concatenate(list(jio.read_landmarks_npy(p).values())) for p in sorted(source.glob("*.npy"))}
+@dataclass(frozen=True)
+class JSRTShard:
+    """One shard's cases: (name, working landmarks) of the written ones, and the rejected rows."""
+
+    kept: list[tuple[str, np.ndarray]]
+    rejects: list[tuple[str, str, str]]
 
 
-def split_names(n: int, n_train: int, n_val: int, seed: int) -> list[str]:
-    """Split of n sorted names: the first ``n_train`` are train except a seeded draw of ``n_val`` (val); rest test.
-
-    A draw rather than the last names of the block: sorted JSRT names put the
-    nodule cases (JPCLN) before the others (JPCNN), so a contiguous block would
-    not look like the training set.
-    """
-    head = min(n_train, n)
-    if n_val >= head:
-        raise StageError(f"jsrt: n_val ({n_val}) leaves no training case: only {head} case(s) in the first n_train")
-    split = ["train" if i < head else "test" for i in range(n)]
-    for i in np.random.default_rng(seed).choice(head, size=n_val, replace=False):
-        split[int(i)] = "val"
-    return split
-
-
-class JSRTStage(Stage[JSRTParams]):
+class JSRTStage(Stage[JSRTParams, JSRTShard]):
     name = "jsrt"
     Params = JSRTParams
 
@@ -86,7 +66,7 @@ class JSRTStage(Stage[JSRTParams]):
         source = self.path(self.params.landmarks)
         if source.exists():
             try:
-                cases = read_all_landmarks(source)
+                cases = jio.read_all_landmarks(source)
             except jio.JSRTFormatError as err:
                 raise StageError(str(err)) from None
             self.source = str(self.params.landmarks)
@@ -137,18 +117,21 @@ class JSRTStage(Stage[JSRTParams]):
             rows.extend(mask_rows(name, masks, JSRT.structures))
             kept.append((name, landmarks))
         write_mask_shard(self.staging / "masks" / f"shard-{number:04d}.parquet", rows)
-        return kept, rejects
+        return JSRTShard(kept, rejects)
 
-    def finish(self, results) -> StageReport:
-        kept = [k for shard_kept, _ in results for k in shard_kept]
-        rejects = pd.DataFrame([r for _, rs in results for r in rs], columns=REJECTS.names)
+    def finish(self, results: list[JSRTShard]) -> StageReport:
+        kept = [k for r in results for k in r.kept]
+        rejects = pd.DataFrame([row for r in results for row in r.rejects], columns=REJECTS.names)
         if not kept:
             raise StageError(f"jsrt: no usable case ({len(rejects)} rejected)")
         names = [n for n, _ in kept]
         frame = landmark_frame(names, np.stack([lm for _, lm in kept]), JSRT)
         write_table(frame, self.staging / "landmarks.parquet", LANDMARKS)
         ordered = sorted(names)
-        split = split_names(len(ordered), self.params.n_train, self.params.n_val, self.seed)
+        try:
+            split = jio.split_names(len(ordered), self.params.n_train, self.params.n_val, self.seed)
+        except ValueError as err:
+            raise StageError(f"jsrt: {err}") from None
         write_table(
             pd.DataFrame({"filestem": ordered, "patient_id": ordered, "split": split}),
             self.staging / "splits.parquet",

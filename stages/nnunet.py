@@ -22,42 +22,31 @@ Outputs:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from denseseg.evaluation.cases import evaluation_summary, extremes, score_case
 from denseseg.evaluation.overlays import overlay_png
 from denseseg.io.atomic import atomic_file, write_json_atomic
-from denseseg.io.checksums import checksums, source_digest
 from denseseg.nnunet.config import NnUNetParams
 from denseseg.nnunet.environment import Folders
 from denseseg.nnunet.export import ExportError, cache_reader, export_raw_dataset, image_integers
+from denseseg.nnunet.outputs import prediction_rows, run_fingerprint, run_summary, write_predictions
 from denseseg.nnunet.plan import plan_and_preprocess
 from denseseg.nnunet.regions import EncodingError
 from denseseg.uv.cache import CacheError, UVCache
 from stages.base import Stage, StageError, StageParams, StageReport
 
-ESTIMATOR = "masks"  # nnU-Net predicts masks only: one estimator, the primary one
+if TYPE_CHECKING:  # the training module imports nnunetv2 (slow): only when the stage trains
+    from denseseg.nnunet.training import TrainedModel
 
-PREDICTION_SCHEMA = pa.schema(
-    [
-        ("item", pa.string()),
-        ("structure", pa.string()),
-        ("height", pa.int32()),
-        ("width", pa.int32()),
-        ("probability", pa.binary()),  # (H, W) little-endian float16, row-major
-        ("mask", pa.binary()),  # np.packbits of the (H, W) mask (probability > threshold)
-    ]
-)
+ESTIMATOR = "masks"  # nnU-Net predicts masks only: one estimator, the primary one
 
 
 class RunParams(BaseModel):
@@ -74,7 +63,18 @@ class NnUNetStageParams(StageParams, NnUNetParams):
     overlay_scale: int = Field(ge=1)
 
 
-class NnUNetStage(Stage[NnUNetStageParams]):
+@dataclass(frozen=True)
+class NnUNetRun:
+    """The trained run: scored rows and prediction rows of the test split, the model, its plans, timings."""
+
+    rows: list[dict]
+    predictions: list[dict]
+    trained: TrainedModel
+    plans: Path
+    timings: dict[str, float]
+
+
+class NnUNetStage(Stage[NnUNetStageParams, NnUNetRun]):
     name = "nnunet"
     Params = NnUNetStageParams
     whole_section: ClassVar[bool] = True
@@ -102,25 +102,6 @@ class NnUNetStage(Stage[NnUNetStageParams]):
         self.predictions = base / "predictions.parquet"
         self.out_dir = self.path("reports/eval") / self.variant
 
-    def fingerprint(self, raw: Path) -> str:
-        """Changes with the seed, every nnU-Net param, the nnunetv2 version, the exported bytes and the code
-        of ``denseseg.nnunet`` (the trainer subclass lives there): a model trained by other code is not reused."""
-        from importlib.metadata import version
-
-        import nnunetv2
-
-        import denseseg.nnunet
-
-        blob = {
-            "seed": self.seed,
-            "params": self.nnunet.model_dump(mode="json"),
-            "nnunetv2": version("nnunetv2"),
-            "package": Path(nnunetv2.__file__).parent.name,
-            "data": checksums(raw),
-            "code": source_digest(Path(denseseg.nnunet.__file__).parent),
-        }
-        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
-
     def process(self, shard):
         from denseseg.nnunet.predict import NnUNetModel, NnUNetPredictError
         from denseseg.nnunet.training import NnUNetTrainingError, train
@@ -145,7 +126,8 @@ class NnUNetStage(Stage[NnUNetStageParams]):
         timings["plan_preprocess_s"] = time.perf_counter() - started
         started = time.perf_counter()
         try:
-            trained = train(self.folders, exported.name, self.nnunet, self.seed, self.fingerprint(self.folders.raw))
+            fingerprint = run_fingerprint(self.seed, self.nnunet, self.folders.raw)
+            trained = train(self.folders, exported.name, self.nnunet, self.seed, fingerprint)
             self.model = NnUNetModel(trained.output_folder, exported.encoding, self.nnunet)
         except (NnUNetTrainingError, NnUNetPredictError) as err:
             raise StageError(f"nnunet@{self.variant}: {err}") from None
@@ -157,7 +139,7 @@ class NnUNetStage(Stage[NnUNetStageParams]):
         for done, item in enumerate(self.test_items, 1):
             record = self.cache.read(item)
             pred = self.model.predict(image_integers(record["image"], self.cache.image_max))
-            predictions += self._prediction_rows(item, pred)
+            predictions += prediction_rows(item, pred.probabilities, pred.masks, self.cache.structures)
             for row in score_case(
                 item,
                 self.anatomy,
@@ -170,34 +152,19 @@ class NnUNetStage(Stage[NnUNetStageParams]):
                 rows.append({**row, "estimator": ESTIMATOR, "primary": True})
             self.report_progress(done, len(self.test_items), f"predicted {item}")
         timings["predict_score_s"] = time.perf_counter() - started
-        return {"rows": rows, "predictions": predictions, "trained": trained, "plans": plans_file, "timings": timings}
+        return NnUNetRun(rows, predictions, trained, plans_file, timings)
 
     def _reference_landmarks(self, record: dict) -> np.ndarray | None:
         """The cache's landmarks when it holds the anatomy's full set (scored as TRE's reference), else None."""
         return record["landmarks"] if len(record["landmarks"]) == self.anatomy.n_landmarks else None
 
-    def _prediction_rows(self, item: str, pred) -> list[dict]:
-        h, w = pred.masks.shape[1:]
-        return [
-            {
-                "item": item,
-                "structure": structure,
-                "height": h,
-                "width": w,
-                "probability": pred.probabilities[s].astype("<f2").tobytes(),
-                "mask": np.packbits(pred.masks[s]).tobytes(),
-            }
-            for s, structure in enumerate(self.cache.structures)
-        ]
-
-    def finish(self, results) -> StageReport:
-        result = results[0]
-        rows = pd.DataFrame(result["rows"])
+    def finish(self, results: list[NnUNetRun]) -> StageReport:
+        (result,) = results
+        rows = pd.DataFrame(result.rows)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with atomic_file(self.out_dir / "cases.parquet") as tmp:
             rows.to_parquet(tmp, index=False, compression="zstd")
-        with atomic_file(self.predictions) as tmp:
-            pq.write_table(pa.Table.from_pylist(result["predictions"], PREDICTION_SCHEMA), tmp, compression="zstd")
+        write_predictions(self.predictions, result.predictions)
         metrics = evaluation_summary(rows, self.anatomy, [ESTIMATOR], len(self.test_items))
         for label, item in zip(("best", "median", "worst"), extremes(rows, "surface_asd_px")):
             record = self.cache.read(item)  # predicted again: only three images are kept in memory
@@ -212,19 +179,13 @@ class NnUNetStage(Stage[NnUNetStageParams]):
                 scale=self.params.overlay_scale,
             )
         write_json_atomic(self.path(self.config.paths["metrics"]) / f"eval-{self.variant}.json", metrics)
-        trained, timings = result["trained"], result["timings"]
-        schedule = self.nnunet.schedule
-        plans = json.loads(Path(result["plans"]).read_text())["configurations"][self.nnunet.configuration]
+        trained, timings, schedule = result.trained, result.timings, self.nnunet.schedule
+        summary = run_summary(result.plans, self.nnunet, self.folders.raw)
         run_metrics = {
             "train_items": len(self.train_items),
             "test_items": len(self.test_items),
-            "labels": len(trained_labels(self.folders.raw)),
-            "batch_size": plans["batch_size"],
-            "patch_size": plans["patch_size"],
-            "features_per_stage": plans["architecture"]["arch_kwargs"]["features_per_stage"],
+            **summary,
             "parameters": sum(int(v.numel()) for v in self.model.predictor.network.parameters()),
-            "epochs": schedule.epochs,
-            "iterations_per_epoch": schedule.iterations_per_epoch,
         }
         if trained.trained_now and trained.resumed_from_epoch is None:  # logged, not written: same params, same bytes
             steps = schedule.epochs * (schedule.iterations_per_epoch + schedule.val_iterations_per_epoch)
@@ -233,9 +194,3 @@ class NnUNetStage(Stage[NnUNetStageParams]):
         self.log.info("nnunet@%s: timings %s", self.variant, {k: round(v, 3) for k, v in timings.items()})
         write_json_atomic(self.path(self.config.paths["metrics"]) / f"nnunet-{self.variant}.json", run_metrics)
         return StageReport(metrics={**run_metrics, "eval": metrics["primary"]["average"]})
-
-
-def trained_labels(raw_root: Path) -> dict:
-    """dataset.json's labels of the one raw dataset under ``raw_root``."""
-    (dataset_json,) = Path(raw_root).glob("Dataset*/dataset.json")
-    return json.loads(dataset_json.read_text())["labels"]

@@ -13,6 +13,7 @@ Metrics (counts of the release) go to ``paths.metrics``/phantom.json.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -30,57 +31,33 @@ from stages.base import Stage, StageError, StageParams, StageReport
 _PARTS = "_parts"
 
 
-class PhantomStage(Stage):
-    name = "phantom"
+class PhantomParams(StageParams, PlanSettings, RenderSettings):
+    """The phantom section: the plan's and the renderer's settings (validated there, once) and the stage's own."""
 
-    class Params(StageParams):
-        enabled: bool = True  # false with a real download: the stage leaves the data alone
-        n_patients: int = Field(60, ge=1, le=9999)
-        height_min: int = Field(450, ge=32)  # image heights in px (real release: 450-1300)
-        height_max: int = Field(700, ge=32)
-        aspect_min: float = Field(0.55, gt=0)  # width / height
-        aspect_max: float = Field(0.9, gt=0)
-        p_right: float = Field(0.45, ge=0, le=1)
-        p_lateral: float = Field(0.9, ge=0, le=1)
-        p_other: float = Field(0.03, ge=0, le=1)
-        p_cast: float = Field(0.25, ge=0, le=1)
-        p_metal: float = Field(0.05, ge=0, le=1)
-        p_crop: float = Field(0.15, ge=0, le=1)
-        p_followup: float = Field(0.3, ge=0, le=1)
-        max_studies: int = Field(3, ge=1, le=99)
-        age_min: float = Field(0.2, ge=0)
-        age_max: float = Field(19.0, le=99)
-        n_seed_annotations: int = Field(40, ge=0)
-        shard_size: int = Field(16, ge=1)
+    enabled: bool  # false with a real download: the stage leaves the data alone
+    n_seed_annotations: int = Field(ge=0)
+    shard_size: int = Field(ge=1)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One shard rendered: the number of images written."""
+
+    n_images: int
+
+
+class PhantomStage(Stage[PhantomParams, Rendered]):
+    name = "phantom"
+    Params = PhantomParams
 
     _plan: pd.DataFrame | None = None
 
-    # -- settings --------------------------------------------------------------------------
     def _settings(self) -> tuple[PlanSettings, RenderSettings]:
-        p = self.params
-        try:
-            plan = PlanSettings(
-                n_patients=p.n_patients,
-                p_right=p.p_right,
-                p_lateral=p.p_lateral,
-                p_other=p.p_other,
-                p_cast=p.p_cast,
-                p_metal=p.p_metal,
-                p_followup=p.p_followup,
-                max_studies=p.max_studies,
-                age_min=p.age_min,
-                age_max=p.age_max,
-            )
-            render = RenderSettings(
-                height_min=p.height_min,
-                height_max=p.height_max,
-                aspect_min=p.aspect_min,
-                aspect_max=p.aspect_max,
-                p_crop=p.p_crop,
-            )
-        except ValueError as err:
-            raise StageError(f"params.yaml [phantom]: {err}") from None
-        return plan, render
+        fields = self.params.model_dump()
+        return (
+            PlanSettings(**{k: fields[k] for k in PlanSettings.model_fields}),
+            RenderSettings(**{k: fields[k] for k in RenderSettings.model_fields}),
+        )
 
     # Output keys of params.yaml ``paths`` -> the role of the folder.
     OUTPUTS = {"phantom_release": "release", "phantom_seeds": "seeds", "truth": "truth"}
@@ -134,11 +111,12 @@ class PhantomStage(Stage):
         start, stop = shard
         dirs = self._dirs()
         rows = self.plan().iloc[start:stop]
-        return render_shard(
+        rendered = render_shard(
             rows, self.seed, self._settings()[1], self._staging(dirs["release"]), self._staging(dirs["truth"]) / _PARTS
         )
+        return Rendered(rendered["n_images"])
 
-    def finish(self, results) -> StageReport:
+    def finish(self, results: list[Rendered]) -> StageReport:
         dirs = self._dirs()
         if not self.params.enabled:
             # DVC expects the outputs to exist; a note says why they are empty.
@@ -153,7 +131,7 @@ class PhantomStage(Stage):
             return StageReport(metrics=metrics)
         plan = self.plan()
         release, seeds, truth = (self._staging(dirs[k]) for k in ("release", "seeds", "truth"))
-        done = sum(r["n_images"] for r in results)
+        done = sum(r.n_images for r in results)
         if done != len(plan) or not release.is_dir():
             raise StageError(f"phantom: {done} of {len(plan)} images were rendered; rerun the stage")
         missing = [image_path(row) for _, row in plan.iterrows() if not (release / image_path(row)).exists()]

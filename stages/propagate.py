@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +34,15 @@ from denseseg.evaluation.segmentation_scores import PropagationScores, score_aga
 from denseseg.io.atomic import commit_dir, json_ready, partial_dir, write_text_atomic
 from denseseg.io.ingested import check_images, working_frames
 from denseseg.io.png import read_png
-from denseseg.io.seed_annotations import SeedAnnotationError, read_seed_annotations
-from denseseg.io.tables import MANIFEST, REJECTS, SchemaError, read_table, reject_frame, write_table
-from denseseg.io.truth import iter_truth_images
-from denseseg.phantom.truth_masks import truth_masks
+from denseseg.io.tables import MANIFEST, REJECTS, read_table, reject_frame, write_table
+from denseseg.propagation.inputs import seed_shards, truth_shards
 from denseseg.propagation.records import LOSS_COLUMNS, loss_rows, propagation_metrics, round_row
 from denseseg.propagation.refiners import RefinerParams, make_refiner
-from denseseg.propagation.rounds import PropagationParams, propagate
-from denseseg.propagation.store import LazyImages, ShardMasks, ShardWriter, write_item_shards, write_row_shard
+from denseseg.propagation.rounds import PropagationParams, PropagationResult, propagate
+from denseseg.propagation.store import LazyImages, ShardMasks, write_item_shards, write_row_shard
 from denseseg.propagation.trainer import normalise_image
 from denseseg.training.device import resolve_device
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 STRUCTURES = list(WRIST.structures)
 
@@ -58,7 +57,19 @@ class PropagateParams(StageParams, PropagationParams):
     cache_items: int = Field(ge=0, description="training pairs cached in memory (packed masks)")
 
 
-class PropagateStage(Stage[PropagateParams]):
+@dataclass(frozen=True)
+class Propagated:
+    """The rounds' result, how they ran (refiner, device, seconds) and the seeds' scores against truth."""
+
+    result: PropagationResult
+    refiner: str
+    device: str
+    seed_scores: dict | None
+    has_truth: bool
+    seconds: float
+
+
+class PropagateStage(Stage[PropagateParams, Propagated]):
     name = "propagate"
     Params = PropagateParams
 
@@ -66,20 +77,22 @@ class PropagateStage(Stage[PropagateParams]):
         paths = self.config.paths
         self.ingest_dir = self.path(paths["ingest"])
         self.out_dir = self.path(paths["masks"])
-        try:
+        with stage_errors():
             manifest = read_table(self.ingest_dir / "manifest.parquet", MANIFEST)
             if manifest.empty:
                 raise StageError(f"{self.ingest_dir / 'manifest.parquet'}: no ingested image")
             self.readable, self.shape, self.image_rejects = check_images(self.ingest_dir, manifest)
-        except (FileNotFoundError, ValueError) as err:
-            raise StageError(str(err)) from None
         self.images_in = len(manifest)
         self.frames = working_frames(manifest)
         self.image_paths = dict(zip(manifest["filestem"], manifest["image_path"]))
         self.staging = partial_dir(self.out_dir)
         self.work = self.staging / ".work"
         # the seed annotations' masks (``self.seed`` is the project's random seed)
-        self.seed_masks, self.seed_rejects = self._read_seeds(self.path(paths["seed_annotations"]))
+        with stage_errors():
+            self.seed_masks, self.seed_rejects = seed_shards(
+                self.path(paths["seed_annotations"]), self.frames, STRUCTURES, set(self.readable),
+                self.work / "seeds", self.params.shard_size, self.shape,
+            )  # fmt: skip
         self.truth_path = self.path(paths["truth"]) / "contours.parquet" if paths.get("truth") else None
         counts = (len(self.readable), len(self.seed_masks), len(self.seed_rejects))
         self.log.info("propagate: %d images, %d seeds, %d seed(s) rejected", *counts)
@@ -88,40 +101,17 @@ class PropagateStage(Stage[PropagateParams]):
         """The normalised working image, float16 as the network and refiner see it."""
         return normalise_image(read_png(self.ingest_dir / self.image_paths[stem])).astype(np.float16)
 
-    def _read_seeds(self, folder: Path) -> tuple[ShardMasks, list[tuple[str, str]]]:
-        """Seed masks in the working frame, written to seed shards as they are read, and the rejected seeds."""
-        writer = ShardWriter(self.work / "seeds", STRUCTURES, self.params.shard_size, prefix="seeds")
-        rejects = []
-        try:
-            for annotated in read_seed_annotations(folder, self.frames, STRUCTURES, set(self.readable)):
-                if annotated.masks is None:
-                    rejects.append((annotated.filestem, annotated.reason))
-                else:
-                    present = annotated.masks.reshape(len(STRUCTURES), -1).any(1)
-                    writer.add(annotated.filestem, annotated.masks, np.where(present, 1.0, np.nan))
-        except SeedAnnotationError as err:
-            raise StageError(str(err)) from None
-        seeds = ShardMasks(writer.close(), STRUCTURES, self.shape)
-        if not len(seeds):
-            first = rejects[0][1] if rejects else "none given"
-            raise StageError(f"{folder}: no usable seed annotation ({len(rejects)} rejected: {first})")
-        return seeds, rejects
-
     def _truth(self) -> ShardMasks | None:
         """The true masks of the readable images, rasterised into truth shards (None without truth)."""
         if self.truth_path is None or not self.truth_path.exists():
             return None
-        readable = set(self.readable)
-        writer = ShardWriter(self.work / "truth", STRUCTURES, self.params.shard_size, prefix="truth")
-        try:
-            for stem, rows in iter_truth_images(self.truth_path):
-                if stem in readable:
-                    writer.add(stem, truth_masks(rows, self.frames[stem], STRUCTURES))
-        except (SchemaError, ValueError) as err:
-            raise StageError(str(err)) from None
-        return ShardMasks(writer.close(), STRUCTURES, self.shape, cache_shards=8)
+        with stage_errors():
+            return truth_shards(
+                self.truth_path, self.frames, STRUCTURES, set(self.readable),
+                self.work / "truth", self.params.shard_size, self.shape,
+            )  # fmt: skip
 
-    def process(self, shard) -> dict:
+    def process(self, shard) -> Propagated:
         threads = torch.get_num_threads()
         torch.set_num_threads(self.params.threads)
         try:
@@ -129,7 +119,7 @@ class PropagateStage(Stage[PropagateParams]):
         finally:
             torch.set_num_threads(threads)
 
-    def _propagate(self) -> dict:
+    def _propagate(self) -> Propagated:
         p = self.params
         started = time.perf_counter()
         truth = self._truth()
@@ -164,20 +154,13 @@ class PropagateStage(Stage[PropagateParams]):
             )
         except (ValueError, RuntimeError) as err:
             raise StageError(f"propagate: {err}".replace("\n", " ")) from None
-        return {
-            "result": result,
-            "refiner": getattr(refiner, "description", refiner.name),
-            "device": str(device),
-            "seed_scores": score_against_truth(sorted(self.seed_masks), self.seed_masks, truth, WRIST)
-            if truth
-            else None,
-            "has_truth": truth is not None,
-            "seconds": time.perf_counter() - started,
-        }
+        seed_scores = score_against_truth(sorted(self.seed_masks), self.seed_masks, truth, WRIST) if truth else None
+        description, seconds = getattr(refiner, "description", refiner.name), time.perf_counter() - started
+        return Propagated(result, description, str(device), seed_scores, truth is not None, seconds)
 
-    def finish(self, results: list[dict]) -> StageReport:
+    def finish(self, results: list[Propagated]) -> StageReport:
         (out,) = results
-        result = out["result"]
+        result = out.result
         # output shards: rows copied from the seed shards and the last round's shards, in item order
         items = sorted([*self.seed_masks, *result.accepted])
         write_item_shards(self.staging, items, [self.seed_masks, result.masks], self.params.shard_size)
@@ -198,10 +181,10 @@ class PropagateStage(Stage[PropagateParams]):
             self.images_in,
             len(self.seed_masks),
             len(self.seed_rejects),
-            out["seed_scores"],
-            out["has_truth"],
-            out["refiner"],
-            out["device"],
+            out.seed_scores,
+            out.has_truth,
+            out.refiner,
+            out.device,
         )
         metrics = json_ready(metrics)
         # numbers to propagation.json; refiner, its description and the device to propagation-info.json
@@ -209,7 +192,7 @@ class PropagateStage(Stage[PropagateParams]):
         self._write_plots(round_table, result.records)
         counts = (len(items), len(self.seed_masks), len(result.accepted), len(excluded))
         done = "propagate: %d images with masks (%d seeds + %d pseudo-labels), %d excluded; final Dice %s (%.1f s)"
-        self.log.info(done, *counts, metrics["final_dice_mean"], out["seconds"])
+        self.log.info(done, *counts, metrics["final_dice_mean"], out.seconds)
         return StageReport(metrics=metrics, rejects=rejects, tables={"rounds": round_table})
 
     def _write_plots(self, round_table: pd.DataFrame, records) -> None:

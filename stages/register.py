@@ -22,14 +22,16 @@ and ``docs/registration.md``). Outputs:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
-from denseseg.anatomy import ANATOMIES
+from denseseg.anatomy import ANATOMIES, AnatomyName
 from denseseg.evaluation.correspondence import RegistrationAccuracy
+from denseseg.evaluation.registration_truth import phantom_accuracy
 from denseseg.io.atomic import json_ready
 from denseseg.io.contours import read_contour_shard, shard_filestems
 from denseseg.io.ingested import working_frames
@@ -43,7 +45,6 @@ from denseseg.shape.registration import (
     RegistrationParams,
     TemplateParams,
     evidence_mask,
-    is_cut,
     landmark_edge_flags,
     reference_from_shards,
     register_image,
@@ -53,7 +54,7 @@ from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class RegisterParams(StageParams):
-    anatomy: str
+    anatomy: AnatomyName
     reference: ReferenceParams
     template: TemplateParams
     registration: RegistrationParams
@@ -61,13 +62,25 @@ class RegisterParams(StageParams):
     inside_margin_px: float = Field(ge=0, description="accuracy 'inside': true point this far from the edges")
 
 
-class RegisterStage(Stage[RegisterParams]):
+@dataclass(frozen=True)
+class Registered:
+    """One contour shard registered: landmark and true-point rows of the passed images, QC rows, rejects,
+    the shard's accuracy scorer (None without truth), landmarks without evidence and the seconds it took."""
+
+    landmarks: list
+    truth_landmarks: list
+    qc: list
+    rejects: list[tuple[str, str]]
+    accuracy: RegistrationAccuracy | None
+    on_edge: int
+    seconds: float
+
+
+class RegisterStage(Stage[RegisterParams, Registered]):
     name = "register"
     Params = RegisterParams
 
     def prepare(self) -> None:
-        if self.params.anatomy not in ANATOMIES:
-            raise StageError(f"register.anatomy: unknown anatomy {self.params.anatomy!r}")
         self.anatomy = ANATOMIES[self.params.anatomy]
         self.structures = self.anatomy.structures
         self.contour_dir = self.path(self.config.paths["contours"])
@@ -118,26 +131,14 @@ class RegisterStage(Stage[RegisterParams]):
     def _accuracy(self, reference, built) -> RegistrationAccuracy | None:
         """The scorer against the phantom's truth (None without truth)."""
         truth = self.config.paths.get("truth")
-        self.truth_path = self.path(truth) / "contours.parquet" if truth else None
-        if self.truth_path is None or not self.truth_path.exists():
-            self.truth_path = None
-            return None
-        ref = reference.filestem
-        ref_truth = read_working_truth(self.truth_path, [ref], self.frames).get(ref)
-        if ref_truth is None:
-            self.log.warning("register: no truth for the reference %s; accuracy is not scored", ref)
-            self.truth_path = None
-            return None
-        stems = [built.filestems[a.index] for a in built.averaged]
-        truth = read_working_truth(self.truth_path, sorted(set(stems)), self.frames)
-        return RegistrationAccuracy(
-            reference.landmarks,  # the landmark identities (scoring), never the template's
-            ref_truth,
-            self.views[ref],
-            {s: is_cut(reference.borders, s) for s in self.structures},
-            self.params.inside_margin_px,
-            [(a.landmarks, a.evidence, truth.get(stem, {})) for stem, a in zip(stems, built.averaged)],
-        )
+        path = self.path(truth) / "contours.parquet" if truth else None
+        accuracy = None
+        if path is not None and path.exists():
+            p = self.params
+            accuracy = phantom_accuracy(path, reference, built, self.frames, self.views, self.structures,
+                                        p.inside_margin_px)  # fmt: skip
+        self.truth_path = path if accuracy is not None else None
+        return accuracy
 
     def shards(self):
         return self._shards
@@ -170,27 +171,19 @@ class RegisterStage(Stage[RegisterParams]):
                 if accuracy is not None and s in truth.get(stem, {}) and accuracy.scores(s):
                     points = accuracy.append(s, res.landmarks, truth[stem][s], view, bool(np.any(border)))
                     true_points.append(structure_rows(stem, s, points))
-        return {
-            "landmarks": landmarks,
-            "truth_landmarks": true_points,
-            "qc": qc_parts,
-            "rejects": rejects,
-            "accuracy": accuracy,
-            "on_edge": on_edge,
-            "seconds": time.perf_counter() - started,
-        }
+        return Registered(landmarks, true_points, qc_parts, rejects, accuracy, on_edge, time.perf_counter() - started)
 
-    def finish(self, results) -> StageReport:
-        landmarks = sorted_rows([part for r in results for part in r["landmarks"]], self.structures)
-        qc = qc_table([part for r in results for part in r["qc"]], self.structures)
+    def finish(self, results: list[Registered]) -> StageReport:
+        landmarks = sorted_rows([part for r in results for part in r.landmarks], self.structures)
+        qc = qc_table([part for r in results for part in r.qc], self.structures)
         registered = set(qc["filestem"])
-        rejects = [(stem, reason) for r in results for stem, reason in r["rejects"]]
+        rejects = [(stem, reason) for r in results for stem, reason in r.rejects]
         # images none of whose bones had an outline never reached a contour shard
         rejects += [(stem, "; ".join(sorted(self.upstream[stem]))) for stem in sorted(set(self.upstream) - registered)]
         rejected = reject_frame(rejects, self.name)
         write_table(landmarks, self.path(self.config.paths["landmarks"]), LANDMARKS)
         write_table(qc[QC.names], self.path(self.config.paths["qc"]), QC)
-        truth_landmarks = sorted_rows([part for r in results for part in r["truth_landmarks"]], self.structures)
+        truth_landmarks = sorted_rows([part for r in results for part in r.truth_landmarks], self.structures)
         truth_landmarks = truth_landmarks[truth_landmarks["filestem"].isin(set(landmarks["filestem"]))]
         write_table(truth_landmarks, self.path(self.config.paths["truth_landmarks"]), LANDMARKS)
 
@@ -202,18 +195,18 @@ class RegisterStage(Stage[RegisterParams]):
             "images_passed": images_passed,
             "images_failed": images_in - images_passed,
             **qc_figures(qc),
-            "landmarks_on_edge": sum(r["on_edge"] for r in results),
+            "landmarks_on_edge": sum(r.on_edge for r in results),
             "dice_threshold": self.params.qc.dice_threshold,
             "reference": self.reference_info,
             "template": self.template_info,
             "scored_against_truth": self.accuracy is not None,
         }
-        seconds = sum(r["seconds"] for r in results) / max(len(registered), 1)
+        seconds = sum(r.seconds for r in results) / max(len(registered), 1)
         self.log.info("register: %.2f s of shard time per image", seconds)  # the log, not the metrics: same bytes
         if self.accuracy is not None:
             total = self.accuracy.fresh()
             for r in results:
-                total.extend(r["accuracy"])
+                total.extend(r.accuracy)
             metrics.update(total.aggregate(self.anatomy.groups))
         else:
             metrics.update(RegistrationAccuracy.unscored_figures())

@@ -19,6 +19,9 @@ version beside them in release-info.json.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from denseseg.anatomy import ANATOMIES
 from denseseg.io.atomic import commit_dir, partial_dir, write_text_atomic
 from denseseg.io.checksums import write_checksums
@@ -33,7 +36,16 @@ class ReleaseStageParams(StageParams, ReleaseParams):
     """The release section validated into the library's ``ReleaseParams``."""
 
 
-class ReleaseStage(Stage[ReleaseStageParams]):
+@dataclass(frozen=True)
+class ReleaseBuild:
+    """The staged release folder, its counts and the number of checksummed files."""
+
+    staging: Path
+    counts: dict
+    files: int
+
+
+class ReleaseStage(Stage[ReleaseStageParams, ReleaseBuild]):
     name = "release"
     Params = ReleaseStageParams
 
@@ -46,8 +58,6 @@ class ReleaseStage(Stage[ReleaseStageParams]):
             manifest = read_table(self.path(paths["ingest"]) / "manifest.parquet", MANIFEST)
         except FileNotFoundError as err:
             raise StageError(str(err)) from None
-        if self.params.anatomy not in ANATOMIES:
-            raise StageError(f"release.anatomy: unknown anatomy {self.params.anatomy!r}")
         anatomy = ANATOMIES[self.params.anatomy]
         released = sorted(set(landmarks["filestem"]))
         missing = sorted(set(released) - set(splits["filestem"]))
@@ -70,15 +80,15 @@ class ReleaseStage(Stage[ReleaseStageParams]):
         synthetic = bool(paths.get("truth")) and self.path(paths["truth"]).exists()
         write_text_atomic(out / "DATASHEET.md", datasheet(self.params, counts, qc_info, synthetic))
         write_text_atomic(out / "release.json", release_json(self.params, counts, qc_info, synthetic))
-        return out, counts, len(write_checksums(out))
+        return ReleaseBuild(out, counts, len(write_checksums(out)))
 
-    def finish(self, results) -> StageReport:
-        out, counts, n_files = results[0]
-        commit_dir(out, self.path(self.config.paths["release"]))
+    def finish(self, results: list[ReleaseBuild]) -> StageReport:
+        (build,) = results
+        commit_dir(build.staging, self.path(self.config.paths["release"]))
         metrics = {
-            "images": counts["images"],
-            "patients": counts["patients"],
-            "files": n_files,
+            "images": build.counts["images"],
+            "patients": build.counts["patients"],
+            "files": build.files,
             "version": self.params.version,
         }
         self.write_metrics(metrics)  # the version (a string) goes to release-info.json

@@ -28,8 +28,8 @@ from denseseg.report import sections as build
 from denseseg.report.figures import uv_figure
 from denseseg.report.inputs import ReportInputs
 from denseseg.report.sections import ReportInputError
-from denseseg.uv.cache import SPLIT_NAMES, CacheError, UVCache
-from stages.base import Stage, StageError, StageParams, StageReport
+from denseseg.uv.cache import SPLIT_NAMES, UVCache
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 OVERLAY_CASES = ("best", "median", "worst")
 TRAIN_CURVE_COLUMNS = ("epoch", "train_loss")
@@ -45,7 +45,7 @@ class ReportParams(StageParams):
     uv_split: str = Field(pattern="^(train|val|test)$")  # its first item of this split is drawn
 
 
-class ReportStage(Stage[ReportParams]):
+class ReportStage(Stage[ReportParams, None]):
     name = "report"
     Params = ReportParams
 
@@ -55,17 +55,9 @@ class ReportStage(Stage[ReportParams]):
 
     def box(self, name: str, evaluated=()) -> Reproduce:
         """The section's "how to reproduce" box from ``reproduce.yaml`` (see its header)."""
-        spec, values = self.boxes[name], {**self.config.paths, "variant": self.params.uv_variant}
-        lists = {"runs": self.params.runs, "overlays": self.params.overlays, "studies": self.params.studies}
-        lists["evaluated"] = list(evaluated)
-        files = []
-        for entry in spec.get("files", []):
-            if isinstance(entry, dict):
-                files += [entry["file"].format(**values, name=name) for name in lists[entry["each"]]]
-            else:
-                files.append(entry.format(**values))
-        keys = ("stages", "params", "commands")
-        return Reproduce(*(tuple(v.format(**values) for v in spec[key]) for key in keys), tuple(files))
+        p = self.params
+        lists = {"runs": p.runs, "overlays": p.overlays, "studies": p.studies, "evaluated": list(evaluated)}
+        return Reproduce.from_spec(self.boxes[name], {**self.config.paths, "variant": p.uv_variant}, lists)
 
     def metrics(self, name: str):
         return self.inputs.metrics(self.config.paths["metrics"], name)
@@ -106,15 +98,13 @@ class ReportStage(Stage[ReportParams]):
         metrics = self.metrics(f"uvmaps-{variant}")
         if not root.exists():
             return build.uv_maps(None, None, metrics, variant), None
-        try:
+        with stage_errors():
             cache = UVCache(root)
             items = cache.items_of(split)
             if not items:
                 other = [s for s in SPLIT_NAMES if cache.items_of(s)]
                 raise StageError(f"{root}: no item of split {split!r} (splits present: {', '.join(other) or 'none'})")
             record = cache.read(items[0])
-        except CacheError as err:
-            raise StageError(str(err)) from None
         title = f"{record['item']} ({split})"
         png = uv_figure(record["image"][0], record["uv"], record["masks"], record["landmarks"], title)
         return build.uv_maps(png, record["item"], metrics, variant), tuple(record["image"].shape[-2:])

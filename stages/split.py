@@ -46,7 +46,7 @@ def patient_split(manifest: pd.DataFrame, test_fraction: float, val_fraction: fl
     return out.sort_values("filestem", kind="stable", ignore_index=True)
 
 
-class SplitStage(Stage[SplitParams]):
+class SplitStage(Stage[SplitParams, pd.DataFrame]):  # the SPLITS table
     name = "split"
     Params = SplitParams
 
@@ -60,8 +60,8 @@ class SplitStage(Stage[SplitParams]):
             raise StageError(f"{path}: the manifest has no image to split")
         return patient_split(manifest, self.params.test_fraction, self.params.val_fraction, self.seed)
 
-    def finish(self, results) -> StageReport:
-        splits = results[0]
+    def finish(self, results: list[pd.DataFrame]) -> StageReport:
+        (splits,) = results
         write_table(splits, self.path(self.config.paths["splits"]), SPLITS)
         metrics = {}
         for part in ("train", "val", "test"):

@@ -7,10 +7,12 @@ farthest-point sampling; writes ``paths.subsets`` (JSON index masks).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from pydantic import Field
 
-from denseseg.anatomy import ANATOMIES
+from denseseg.anatomy import ANATOMIES, AnatomyName
 from denseseg.io.atomic import write_json_atomic
 from denseseg.io.tables import LANDMARKS, SPLITS, read_table
 from denseseg.shape.farthest_point import fps_subsets
@@ -20,7 +22,7 @@ from stages.base import Stage, StageError, StageParams, StageReport
 
 
 class SubsampleParams(StageParams):
-    anatomy: str = "wrist"
+    anatomy: AnatomyName = "wrist"
     fraction: float = Field(0.25, gt=0, le=1)
     minimum: int = Field(4, ge=1)
     fractions: dict[str, float] = {}  # per-structure overrides of ``fraction``
@@ -44,13 +46,19 @@ def train_landmarks(landmarks_path, splits_path, anatomy, train_split: str) -> t
         raise StageError(f"{landmarks_path}: {err}") from None
 
 
-class SubsampleStage(Stage[SubsampleParams]):
+@dataclass(frozen=True)
+class Subsets:
+    """The farthest-point subsets: landmark indices per structure and the flat mask of the picked ones."""
+
+    per_structure: dict[str, np.ndarray]
+    mask: np.ndarray
+
+
+class SubsampleStage(Stage[SubsampleParams, Subsets]):
     name = "subsample"
     Params = SubsampleParams
 
     def prepare(self) -> None:
-        if self.params.anatomy not in ANATOMIES:
-            raise StageError(f"subsample.anatomy: unknown anatomy {self.params.anatomy!r}")
         self.anatomy = ANATOMIES[self.params.anatomy]
         paths = self.config.paths
         self.items, self.landmarks = train_landmarks(
@@ -60,14 +68,17 @@ class SubsampleStage(Stage[SubsampleParams]):
     def process(self, shard):
         try:
             template = build_template(self.landmarks, self.anatomy, self.params.procrustes)
-            return fps_subsets(
-                template.points, self.anatomy, self.params.fraction, self.params.minimum, self.params.fractions
+            return Subsets(
+                *fps_subsets(
+                    template.points, self.anatomy, self.params.fraction, self.params.minimum, self.params.fractions
+                )
             )
         except (ValueError, KeyError) as err:
             raise StageError(f"subsample: {err}") from None
 
-    def finish(self, results) -> StageReport:
-        per_structure, mask = results[0]
+    def finish(self, results: list[Subsets]) -> StageReport:
+        (found,) = results
+        per_structure, mask = found.per_structure, found.mask
         counts = {s: int(len(idx)) for s, idx in per_structure.items()}
         subsets = {
             "anatomy": self.anatomy.name,

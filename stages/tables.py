@@ -15,7 +15,7 @@ import json
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from denseseg.anatomy import ANATOMIES
+from denseseg.anatomy import ANATOMIES, AnatomyName
 from denseseg.evaluation.cases import aggregate
 from denseseg.evaluation.published import TABLE_1_JSRT, TABLE_2_WRIST
 from denseseg.evaluation.tables import new_landmarks_table, paper_table
@@ -36,7 +36,7 @@ class Column(BaseModel):
 class PaperTable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    anatomy: str
+    anatomy: AnatomyName
     columns: dict[str, Column]
 
 
@@ -54,7 +54,7 @@ class TablesParams(StageParams):
     estimators: list[str]  # DenseSeg runs whose estimators are compared
 
 
-class TablesStage(Stage[TablesParams]):
+class TablesStage(Stage[TablesParams, None]):
     name = "tables"
     Params = TablesParams
 

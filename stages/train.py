@@ -17,46 +17,25 @@ Outputs:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from denseseg.inference.predictor import save_model
 from denseseg.io.atomic import write_json_atomic
-from denseseg.io.checksums import source_digest
 from denseseg.losses.segmentation import positive_weights
 from denseseg.methods.data import CacheItems, mask_fractions, open_training_cache
 from denseseg.methods.registry import method_class
 from denseseg.nets.backbone import count_parameters
-from denseseg.training.augment import AffineAugment, AugmentParams
+from denseseg.training.augment import AffineAugment
 from denseseg.training.checkpoint import load_best
-from denseseg.training.config import TrainingConfig, deep_update
 from denseseg.training.curves import write_curve
-from denseseg.training.loop import Callback, Trainer, TrainingError
-from denseseg.uv.cache import CacheError
-from stages.base import Stage, StageError, StageParams, StageReport
-
-CODE = ("nets", "losses", "methods", "training")  # the packages whose code is part of a run's fingerprint
-
-
-class RunParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    method: str
-    dataset: str  # the uvmaps variant it trains on
-    evaluate_on: str  # the uvmaps variant holding the reference landmarks of its test split
-    overrides: dict[str, Any] = Field(default_factory=dict)  # deep update of train.methods.<method>
-    training: dict[str, Any] = Field(default_factory=dict)  # deep update of train.training
-    augment: dict[str, Any] = Field(default_factory=dict)  # deep update of train.augment
-    # a tune study whose picked values (paths.tuned/<study>.json) deep-update the method's params
-    # before ``overrides``; None (the default runs): the values of train.methods.<method>
-    tuned: str | None = None
+from denseseg.training.loop import Callback, Trainer, TrainingError, TrainingResult
+from denseseg.training.runs import ResolvedRun, RunError, RunParams, resolve_run, run_fingerprint
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class TrainParams(StageParams):
@@ -71,12 +50,14 @@ class TrainParams(StageParams):
     tuned_runs: dict[str, RunParams]
 
 
-def _code_digest() -> str:
-    """Digest of the library code that shapes a training run: a checkpoint made by other code never resumes."""
-    import denseseg
+@dataclass(frozen=True)
+class Trained:
+    """The trained run: its method, the network with the best weights loaded, the loop's result."""
 
-    root = Path(denseseg.__file__).parent
-    return source_digest(*(root / package for package in CODE))
+    method: Any
+    network: torch.nn.Module
+    result: TrainingResult
+    pos_weight: torch.Tensor
 
 
 class _Progress(Callback):
@@ -89,61 +70,33 @@ class _Progress(Callback):
         self.stage.report_progress(record["epoch"], self.epochs, f"epoch {record['epoch']}/{self.epochs}")
 
 
-class TrainStage(Stage[TrainParams]):
+class TrainStage(Stage[TrainParams, Trained]):
     name = "train"
     Params = TrainParams
     whole_section: ClassVar[bool] = True  # train@<run> reads the whole train section
 
-    def resolved(self) -> tuple[RunParams, Any, TrainingConfig, AugmentParams]:
-        """The run's method params, training config and augmentation, validated."""
+    def resolved(self) -> ResolvedRun:
+        """The run's method params, training config and augmentation, validated (``denseseg.training.runs``)."""
         p = self.params
-        runs = {**p.runs, **p.tuned_runs}
-        if self.variant not in runs:
-            raise StageError(f"train: no run {self.variant!r} in train.runs or train.tuned_runs ({', '.join(runs)})")
-        if self.variant in p.tuned_runs and p.tuned_runs[self.variant].tuned is None:
-            raise StageError(f"train.tuned_runs.{self.variant}: a tuned run names its study (tuned: <study>)")
-        run = runs[self.variant]
-        if run.method not in p.methods:
-            raise StageError(f"train.runs.{self.variant}.method: {run.method!r} has no section train.methods")
         try:
-            cls = method_class(run.method)
-            method_params = cls.Params(**deep_update(self.tuned_values(run), run.overrides))
-            config = TrainingConfig(**deep_update(p.training, run.training))
-            augment = AugmentParams(**deep_update(p.augment, run.augment))
-        except (KeyError, ValueError) as err:
-            raise StageError(f"train@{self.variant}: {err}".replace("\n", " ")) from None
-        return run, method_params, config, augment
-
-    def tuned_values(self, run: RunParams) -> dict:
-        """train.methods.<method>, deep-updated by the picked values of the run's tune study when it names one."""
-        base = self.params.methods[run.method]
-        if run.tuned is None:
-            return base
-        path = self.path(self.config.paths["tuned"]) / f"{run.tuned}.json"
-        if not path.exists():
-            raise StageError(f"train@{self.variant}: tuned: {path} not found; run the stage tune@{run.tuned} first")
-        try:
-            picked = json.loads(path.read_text())
-            method, overrides = picked["method"], picked["overrides"]
-        except (json.JSONDecodeError, KeyError, TypeError) as err:
-            raise StageError(f"train@{self.variant}: {path} is not a picked-values file ({err})") from None
-        if picked.get("trial") is None:
-            raise StageError(f"train@{self.variant}: {path} picks nothing: {picked.get('note', 'no completed trial')}")
-        if method != run.method:
-            raise StageError(f"train@{self.variant}: {path} was tuned for {method!r}, the run trains {run.method!r}")
-        self.log.info("train@%s: %s values of trial %s: %s", self.variant, path, picked.get("trial"), overrides)
-        return deep_update(base, overrides)
+            resolved = resolve_run(
+                self.variant, p.runs, p.tuned_runs, p.methods, p.training, p.augment,
+                self.path(self.config.paths["tuned"]),
+            )  # fmt: skip
+        except RunError as err:
+            raise StageError(f"train@{self.variant}: {err}") from None
+        if resolved.tuned_trial is not None:
+            self.log.info("train@%s: tune@%s's trial %s", self.variant, resolved.run.tuned, resolved.tuned_trial)
+        return resolved
 
     def prepare(self) -> None:
-        self.run_name = self.variant
-        self.run, self.method_params, self.training, self.augment = self.resolved()
+        self.resolved_run = resolved = self.resolved()
+        self.run, self.method_params, self.training = resolved.run, resolved.method_params, resolved.training
         if self.run.method not in self.params.monitor:
             raise StageError(f"train.monitor: no monitor for method {self.run.method!r}")
         cache_dir = self.path(self.config.paths["uvmaps"]) / self.run.dataset
-        try:
+        with stage_errors():
             self.cache, self.space = open_training_cache(cache_dir)
-        except (CacheError, FileNotFoundError) as err:
-            raise StageError(str(err)) from None
         self.train_items = self.cache.items_of("train")
         self.val_items = self.cache.items_of("val")
         if not self.train_items or not self.val_items:
@@ -153,22 +106,6 @@ class TrainStage(Stage[TrainParams]):
             )
         self.out_dir = self.path(self.config.paths["models"]) / self.variant
         self.workdir = self.path(self.config.paths["checkpoints"]) / self.variant
-
-    def fingerprint(self) -> str:
-        """Changes with every param of the run and with the training data: a checkpoint of another run never resumes."""
-        blob = json.dumps(
-            {
-                "seed": self.seed,
-                "method": self.run.method,
-                "params": self.method_params.model_dump(mode="json"),
-                "training": self.training.model_dump(mode="json"),
-                "augment": self.augment.model_dump(mode="json"),
-                "data": hashlib.sha256((self.cache.root / "index.parquet").read_bytes()).hexdigest(),
-                "code": _code_digest(),
-            },
-            sort_keys=True,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def process(self, shard):
         torch.set_num_threads(self.training.threads)
@@ -191,12 +128,12 @@ class TrainStage(Stage[TrainParams]):
             train_set=train_set,
             val_set=val_set,
             validate=method.validate,
-            augment=AffineAugment(self.augment),
+            augment=AffineAugment(self.resolved_run.augment),
             workdir=self.workdir,
             monitor=self.params.monitor[self.run.method],
             monitor_mode=self.params.monitor_mode[self.run.method],
             callbacks=[_Progress(self, self.training.epochs)],
-            fingerprint=self.fingerprint(),
+            fingerprint=run_fingerprint(self.resolved_run, self.seed, self.cache.root / "index.parquet"),
         )
         started = time.perf_counter()
         try:
@@ -205,17 +142,18 @@ class TrainStage(Stage[TrainParams]):
             raise StageError(f"train@{self.variant}: {err}") from None
         self.log.info("train@%s: %d epoch(s) in %.0f s", self.variant, result.epochs_run, time.perf_counter() - started)
         load_best(network, self.workdir)
-        return method, network, result, pos_weight
+        return Trained(method, network, result, pos_weight)
 
-    def finish(self, results) -> StageReport:
-        method, network, result, pos_weight = results[0]
+    def finish(self, results: list[Trained]) -> StageReport:
+        (trained,) = results
+        network, result = trained.network, trained.result
         save_model(
             self.out_dir,
             method=self.run.method,
             params=self.method_params,
             space=self.space,
             network=network,
-            pos_weight=pos_weight,
+            pos_weight=trained.pos_weight,
             info={
                 "run": self.variant,
                 "dataset": self.run.dataset,

@@ -56,11 +56,11 @@ from denseseg.tuning.study import (
     open_study,
     recover_interrupted,
     run_worker,
+    share_trials,
 )
 from denseseg.tuning.trial import Trial
-from denseseg.uv.cache import CacheError
-from stages.base import Stage, StageError, StageParams, StageReport
-from stages.config import load_params
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
+from stages.config import subsections
 
 REPORTS_DIR = "reports/tuning"
 PLOTS_DIR = "reports/plots/tuning"
@@ -82,17 +82,15 @@ class TuneParams(StageParams, TuningParams):
     """The tune section: the library's ``TuningParams``, validated once."""
 
 
-class TuneStage(Stage[TuneParams]):
+class TuneStage(Stage[TuneParams, list[int]]):  # per worker: the numbers of the trials it ran
     name = "tune"
     Params = TuneParams
     whole_section: ClassVar[bool] = True  # tune@<study> reads the whole tune section
 
     def prepare(self) -> None:
         p = self.params
-        try:
+        with stage_errors():
             self.objectives = p.study_objectives(self.variant)
-        except ValueError as err:
-            raise StageError(str(err)) from None
         self.study = p.studies[self.variant]
         method = self.study.method
         self.base_params, training, augment = self._train_section(method)
@@ -105,10 +103,8 @@ class TuneStage(Stage[TuneParams]):
         except (KeyError, ValueError) as err:
             raise StageError(f"tune@{self.variant}: {err}".replace("\n", " ")) from None
         cache_dir = self.path(self.config.paths["uvmaps"]) / self.study.dataset
-        try:
+        with stage_errors():
             self.cache, self.landmarks = open_training_cache(cache_dir)
-        except (CacheError, FileNotFoundError) as err:
-            raise StageError(str(err)) from None
         self.train_items, self.val_items = self.cache.items_of("train"), self.cache.items_of("val")
         if not self.train_items or not self.val_items:
             raise StageError(
@@ -128,12 +124,10 @@ class TuneStage(Stage[TuneParams]):
             tuple(self.objectives),
         )
         self.journal = self.path(self.config.paths["checkpoints"]) / f"tune-{self.variant}" / JOURNAL
-        try:
+        with stage_errors(errors=(TuningError,)):
             study = open_study(
                 self.journal, self.variant, list(self.objectives.values()), self.setup(), list(self.objectives)
             )
-        except TuningError as err:
-            raise StageError(str(err)) from None
         interrupted = recover_interrupted(self.journal, self.variant, self.space)
         if interrupted:
             self.log.warning("tune@%s: trial(s) %s were interrupted; their values run again", self.variant, interrupted)
@@ -141,46 +135,29 @@ class TuneStage(Stage[TuneParams]):
 
     def _train_section(self, method: str) -> tuple[dict, dict, dict]:
         """``train.methods.<method>``, ``train.training`` and ``train.augment`` of params.yaml itself."""
-        raw = load_params(self.root).get("train")
-        if not isinstance(raw, dict):
-            raise StageError("params.yaml has no section 'train' (tune trains through it)")
-        missing = [key for key in ("methods", "training", "augment") if not isinstance(raw.get(key), dict)]
-        if missing:
-            raise StageError(f"params.yaml [train]: no section(s) {', '.join(missing)} (tune trains through them)")
-        if method not in raw["methods"]:
+        train = subsections(self.root, "train", ("methods", "training", "augment"), "tune trains through it")
+        if method not in train["methods"]:
             raise StageError(f"tune.studies.{self.variant}.method: {method!r} has no section train.methods")
-        return raw["methods"][method], raw["training"], raw["augment"]
+        return train["methods"][method], train["training"], train["augment"]
 
     def _workers(self, done: int) -> list[Worker]:
         """The remaining trials of the budget, shared out over at most ``tune.workers`` workers."""
-        remaining = max(0, self.params.n_trials - done)
-        workers = min(self.params.workers, remaining)
-        quotas = [remaining // workers + (i < remaining % workers) for i in range(workers)] if workers else []
+        quotas = share_trials(self.params.n_trials, done, self.params.workers)
         self.log.info(
             "tune@%s: %d of %d trial(s) finished, %d to run on %d worker(s); dashboard: optuna-dashboard %s",
-            self.variant,
-            done,
-            self.params.n_trials,
-            remaining,
-            len(quotas),
-            self.journal,
-        )
+            self.variant, done, self.params.n_trials, sum(quotas), len(quotas), self.journal,
+        )  # fmt: skip
         return [Worker(index, quota) for index, quota in enumerate(quotas)]
 
     def setup(self) -> dict[str, Any]:
         """What makes two trials comparable; stored in the study and compared on every open."""
-        return {
-            "seed": self.seed,
-            "method": self.study.method,
-            "dataset": self.study.dataset,
-            "data": hashlib.sha256((self.cache.root / "index.parquet").read_bytes()).hexdigest()[:16],
-            "search_space": self.space.signature(),
-            "objectives": self.objectives,
-            "base_params": self.base_params,
-            "training": self.training.model_dump(mode="json"),
-            "augment": self.augment.model_dump(mode="json"),
-            "prune": self.params.prune.model_dump(mode="json"),
-        }
+        return self.trial.setup(
+            dataset=self.study.dataset,
+            data=hashlib.sha256((self.cache.root / "index.parquet").read_bytes()).hexdigest()[:16],
+            search_space=self.space.signature(),
+            objectives=self.objectives,
+            prune=self.params.prune.model_dump(mode="json"),
+        )
 
     def shards(self):
         return self.plan

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from denseseg.io.png import ImageError, read_png
@@ -18,6 +19,20 @@ from denseseg.preprocessing.working_frame import WorkingFrame
 def working_frames(manifest: pd.DataFrame) -> dict[str, WorkingFrame]:
     """{filestem: its working frame} of every manifest row."""
     return {row["filestem"]: WorkingFrame.from_row(row) for row in manifest.to_dict("records")}
+
+
+def working_images(folder: str | os.PathLike, manifest: pd.DataFrame) -> dict[str, tuple[Path, float]]:
+    """{filestem: (its working PNG, mm per working px)}; NaN mm where the manifest has no pixel spacing.
+
+    The working frame scales isotropically by ``scale`` working px per original px,
+    so a working pixel spans ``pixel_spacing_mm / scale`` mm.
+    """
+    folder = Path(folder)
+    mm = manifest["pixel_spacing_mm"].to_numpy(np.float64) / manifest["scale"].to_numpy(np.float64)
+    return {
+        stem: (folder / rel, float(m) if np.isfinite(m) and m > 0 else float("nan"))
+        for stem, rel, m in zip(manifest["filestem"], manifest["image_path"], mm)
+    }
 
 
 def check_images(

@@ -10,7 +10,8 @@
 - Working frame: 256 x 256, 1.4 mm per pixel; pixel centres map as
   ``x_256 = (x_src + 0.5) * 256 / size_src - 0.5``.
 - Masks: the closed landmark polygons rasterised at pixel centres.
-- Split: sorted names, the first 160 train, the rest test.
+- Split: sorted names, the first 160 train, the rest test (``split_names`` carves a
+  seeded validation draw out of the training names).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def downsample(image: np.ndarray, size: int = WORK_SIZE) -> np.ndarray:
 def to_working(points: np.ndarray, source_size: int = LANDMARK_SIZE, size: int = WORK_SIZE) -> np.ndarray:
     """Pixel-centre-aware rescaling of (x, y) points from a source grid to the working grid."""
     return (np.asarray(points, np.float64) + 0.5) * (size / source_size) - 0.5
+
+
+def mm_per_px(width: int) -> float:
+    """mm per pixel of a square working image ``width`` px wide (1.4 mm at 256 px)."""
+    return MM_PER_PX_WORK * WORK_SIZE / width
 
 
 def split_flat(flat: np.ndarray) -> dict[str, np.ndarray]:
@@ -147,3 +153,31 @@ def jsrt_split(names) -> dict[str, str]:
     """{name: 'train' | 'test'}: the first 160 sorted names train, the rest test."""
     ordered = sorted(names)
     return {n: ("train" if i < N_TRAIN else "test") for i, n in enumerate(ordered)}
+
+
+def read_all_landmarks(source: Path) -> dict[str, np.ndarray]:
+    """{name: (166, 2) in 1024 px} from any of the three landmark formats."""
+    if source.is_file():
+        return read_landmarks_csv(source)
+    if not source.is_dir():
+        raise JSRTFormatError(f"{source}: landmarks not found (a CSV or a folder of .npy files)")
+    if (source / "RL").is_dir():
+        names = sorted(p.stem for p in (source / "RL").glob("*.npy"))
+        return {n: np.concatenate([v for v in read_landmarks_dir(source, n).values()]) for n in names}
+    return {p.stem: np.concatenate(list(read_landmarks_npy(p).values())) for p in sorted(source.glob("*.npy"))}
+
+
+def split_names(n: int, n_train: int, n_val: int, seed: int) -> list[str]:
+    """Split of n sorted names: the first ``n_train`` are train except a seeded draw of ``n_val`` (val); rest test.
+
+    A draw rather than the last names of the block: sorted JSRT names put the
+    nodule cases (JPCLN) before the others (JPCNN), so a contiguous block would
+    not look like the training set.
+    """
+    head = min(n_train, n)
+    if n_val >= head:
+        raise ValueError(f"n_val ({n_val}) leaves no training case: only {head} case(s) in the first n_train")
+    split = ["train" if i < head else "test" for i in range(n)]
+    for i in np.random.default_rng(seed).choice(head, size=n_val, replace=False):
+        split[int(i)] = "val"
+    return split

@@ -130,3 +130,15 @@ def write_item_subset(source: str | os.PathLike, dest: str | os.PathLike, items,
     table = table.take(pa.array(rank)).replace_schema_metadata(None)
     pq.write_table(table, dest, compression="zstd")
     return True
+
+
+def shard_index(folder: str | os.PathLike) -> dict[str, Path]:
+    """{item: the first ``shard-*.parquet`` of ``folder`` holding it}; ``FileNotFoundError`` when there is none."""
+    shards = sorted(Path(folder).glob("shard-*.parquet"))
+    if not shards:
+        raise FileNotFoundError(f"{folder}: no mask shards (did the stage that writes masks run?)")
+    index: dict[str, Path] = {}
+    for shard in shards:
+        for item in pq.read_table(shard, columns=["item"]).column("item").to_pylist():
+            index.setdefault(item, shard)
+    return index

@@ -54,6 +54,10 @@ class NnUNetModel:
                 raise NnUNetPredictError(f"{path}: missing; train the model first")
         self.encoding, self.threshold = encoding, params.threshold
         device = resolve_device(params.device)
+        # the CPU's sums depend on the thread count: a model reused without training (no train() call set
+        # it) predicts with the same threads as one trained in this process, so the same params give the
+        # same bytes
+        torch.set_num_threads(params.threads)
         try:
             checkpoint = torch.load(checkpoint_file, map_location="cpu", weights_only=False)
             weights = checkpoint["network_weights"]

@@ -8,10 +8,9 @@ study-level flags) and formats every field exactly as the real file does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 COLUMNS = (
     "filestem",
@@ -50,22 +49,24 @@ AO_CODES = (
 _STREAM_PLAN = 1
 
 
-@dataclass(frozen=True)
-class PlanSettings:
-    """Knobs of the release plan (from the stage params)."""
+class PlanSettings(BaseModel):
+    """Knobs of the release plan (``phantom`` in params.yaml, the one source of their values)."""
 
-    n_patients: int = 60
-    p_right: float = 0.45
-    p_lateral: float = 0.9
-    p_other: float = 0.03
-    p_cast: float = 0.25
-    p_metal: float = 0.05
-    p_followup: float = 0.3  # chance of each further study, up to max_studies
-    max_studies: int = 3
-    age_min: float = 0.2
-    age_max: float = 19.0
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self):
+    n_patients: int
+    p_right: float
+    p_lateral: float
+    p_other: float
+    p_cast: float
+    p_metal: float
+    p_followup: float  # chance of each further study, up to max_studies
+    max_studies: int = Field(ge=1, le=99)
+    age_min: float
+    age_max: float
+
+    @model_validator(mode="after")
+    def _check_plan(self):
         if self.n_patients < 1 or self.n_patients > 9999:
             raise ValueError(f"n_patients must be 1..9999 (4-digit patient ids), got {self.n_patients}")
         for name in ("p_right", "p_lateral", "p_other", "p_cast", "p_metal", "p_followup"):
@@ -74,6 +75,7 @@ class PlanSettings:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
         if not 0.0 <= self.age_min < self.age_max <= 99.0:
             raise ValueError(f"age range must satisfy 0 <= min < max <= 99, got {self.age_min}..{self.age_max}")
+        return self
 
 
 def format_age(age: float) -> str:
@@ -98,7 +100,7 @@ def _draw_age(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.clip(age, lo, hi))
 
 
-def plan_release(seed: int, settings: PlanSettings = PlanSettings()) -> pd.DataFrame:
+def plan_release(seed: int, settings: PlanSettings) -> pd.DataFrame:
     """All images of the release as a table: the 17 csv columns (typed) plus ``index`` and ``image_part``.
 
     Rows are sorted by filestem (the real file's order); ``index`` is the row

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from denseseg.anatomy import WRIST
 from denseseg.phantom.artefacts import burn_marker, cast_attenuation, collimation_mask, metal_attenuation
@@ -48,17 +49,19 @@ METAL_ANCHOR_MM = np.array([14.0, 10.0])
 _STREAM_PATIENT, _STREAM_IMAGE = 2, 7
 
 
-@dataclass(frozen=True)
-class RenderSettings:
-    """Image-size and framing knobs shared by every image of a release."""
+class RenderSettings(BaseModel):
+    """Image-size and framing knobs shared by every image of a release (``phantom`` in params.yaml)."""
 
-    height_min: int = 450
-    height_max: int = 700
-    aspect_min: float = 0.55
-    aspect_max: float = 0.9
-    p_crop: float = 0.15
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def __post_init__(self):
+    height_min: int
+    height_max: int
+    aspect_min: float  # width / height
+    aspect_max: float
+    p_crop: float = Field(ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check_render(self):
         if not 32 <= self.height_min <= self.height_max:
             raise ValueError(
                 f"image height range must satisfy 32 <= min <= max, got {self.height_min}..{self.height_max}"
@@ -67,6 +70,7 @@ class RenderSettings:
             raise ValueError(
                 f"aspect range must satisfy 0.2 <= min <= max <= 2, got {self.aspect_min}..{self.aspect_max}"
             )
+        return self
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def _framing(rng: np.random.Generator, settings: RenderSettings, scale: float) -
     return height, width, height / field_mm, angle, centre
 
 
-def synthesise(spec: ImageSpec, seed: int, settings: RenderSettings = RenderSettings()) -> Synthesis:
+def synthesise(spec: ImageSpec, seed: int, settings: RenderSettings) -> Synthesis:
     """Render one image of the release and, for PA views, the truth contours of its present bones."""
     if spec.projection not in (1, 2, 3):
         raise ValueError(f"{spec.filestem}: projection must be 1, 2 or 3, got {spec.projection}")

@@ -15,7 +15,7 @@ from string import Template
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from denseseg.anatomy import Anatomy
+from denseseg.anatomy import Anatomy, AnatomyName
 
 SOURCE_CITATION = (
     "Nagy, E., Janisch, M., Hržić, F., Sorantin, E., Tschauner, S. A pediatric wrist trauma X-ray dataset "
@@ -37,7 +37,7 @@ class ReleaseParams(BaseModel):
 
     name: str
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
-    anatomy: str
+    anatomy: AnatomyName
     licence: str
 
 

@@ -116,6 +116,22 @@ class Reproduce:
         if not self.commands:
             raise ValueError("a reproduce box needs at least one command")
 
+    @classmethod
+    def from_spec(cls, spec: dict, values: dict[str, str], lists: dict[str, list[str]]) -> Reproduce:
+        """A box from its template entry (``stages``, ``params``, ``commands``, ``files``; see reproduce.yaml).
+
+        Every string is formatted with ``values``; a file given as ``{each: LIST, file: PATTERN}`` is the
+        pattern once per name of ``lists[LIST]``, with the name as ``{name}``.
+        """
+        files = []
+        for entry in spec.get("files", []):
+            if isinstance(entry, dict):
+                files += [entry["file"].format(**values, name=name) for name in lists[entry["each"]]]
+            else:
+                files.append(entry.format(**values))
+        keys = ("stages", "params", "commands")
+        return cls(*(tuple(v.format(**values) for v in spec[key]) for key in keys), tuple(files))
+
 
 Block = Paragraph | Bullets | Note | Table | Figure | Reproduce
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from denseseg.anatomy import WRIST
+from denseseg.phantom.atlas import DENSE_PER_LANDMARK
 from denseseg.shape.quality import rasterise_polygon
 
 # centre (x, y) and semi-axes (a, b) at 384 x 224, in WRIST order
@@ -37,8 +38,6 @@ _LAYOUT = {
     "metacarpal_4": ((102, 122), (8, 42)),
     "metacarpal_5": ((75, 132), (8, 38)),
 }
-
-DENSE_PER_LANDMARK = 8
 
 
 def atlas(scale: float = 1.0) -> dict[str, np.ndarray]:

@@ -14,8 +14,7 @@ import numpy as np
 from skimage.draw import polygon2mask
 
 from denseseg.anatomy import WRIST
-
-DENSE_PER_LANDMARK = 8
+from denseseg.phantom.atlas import DENSE_PER_LANDMARK
 
 
 def _rotation(deg: float) -> np.ndarray:

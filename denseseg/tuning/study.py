@@ -165,6 +165,14 @@ def recover_interrupted(path: str | Path, name: str, space: SearchSpace) -> list
     return marked
 
 
+def share_trials(n_trials: int, done: int, workers: int) -> list[int]:
+    """How many of the ``n_trials - done`` remaining trials each of at most ``workers`` workers runs
+    (the first ones one more when they do not divide evenly); [] when the study is complete."""
+    remaining = max(0, n_trials - done)
+    workers = min(workers, remaining)
+    return [remaining // workers + (i < remaining % workers) for i in range(workers)] if workers else []
+
+
 def trial_seed(seed: int, worker: int, finished: int) -> int:
     """The sampler seed of the next ask: well mixed, distinct per worker and per point of the sequence."""
     return int(np.random.SeedSequence([seed, worker, finished]).generate_state(1)[0])

@@ -64,6 +64,18 @@ class Trial:
     prune_dice_below: float
     objectives: tuple[str, ...]
 
+    def setup(self, **more: Any) -> dict[str, Any]:
+        """What makes two trials comparable (stored in the study, compared on every open): this trial's
+        method, seed, base params, training and augmentation, and ``more`` (the data, space, objectives...)."""
+        return {
+            "seed": self.seed,
+            "method": self.method,
+            "base_params": self.base_params,
+            "training": self.training.model_dump(mode="json"),
+            "augment": self.augment.model_dump(mode="json"),
+            **more,
+        }
+
     def __call__(self, values: dict[str, float], train_set: Sequence[dict], val_set: Sequence[dict]) -> list[float]:
         """The objectives of one trial. Raises ValueError for values the method's params refuse, TrialPruned."""
         cls = method_class(self.method)

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from denseseg.anatomy import ANATOMIES, Anatomy
 from denseseg.io.atomic import atomic_file, write_text_atomic
+from denseseg.io.png import ImageError, read_png
 from denseseg.uv.cache_format import (
     FORMAT,
     IMAGE_DTYPE,
@@ -107,6 +108,15 @@ def image_pixels(image: np.ndarray, image_max: int, source: str) -> np.ndarray:
     return image.astype(np.uint16)
 
 
+def read_cache_image(path: Path, shape: tuple[int, int], image_max: int) -> np.ndarray:
+    """A working image PNG as the cache stores it; ``ImageError`` when unreadable or not ``shape`` (the masks'),
+    ``CacheError`` when its values exceed ``image_max``."""
+    pixels = read_png(path)
+    if pixels.shape != tuple(shape):
+        raise ImageError(f"{path}: image of {pixels.shape[0]}x{pixels.shape[1]} px, masks {shape[0]}x{shape[1]}")
+    return image_pixels(pixels, image_max, str(path))
+
+
 def write_images(path: str | os.PathLike, images: list[tuple[str, np.ndarray]]) -> list[int]:
     """Write (item, uint16 (H, W) image) pairs as one images file, one row group each; returns their row groups."""
     groups = []
@@ -124,6 +134,22 @@ def write_images(path: str | os.PathLike, images: list[tuple[str, np.ndarray]]) 
                 writer.write_table(pa.Table.from_pylist([row], schema=IMAGE_SCHEMA))
                 groups.append(len(groups))
     return groups
+
+
+def write_numbered_shard(
+    root: Path, number: int, items: list[list[dict]], images: list[tuple[str, np.ndarray]], index_rows: list[dict]
+) -> None:
+    """Write ``shard-<number>.parquet`` and ``images-<number>.parquet`` of a shard's items (none: no files) and
+    set each item's index row (``shard``, ``row_group``, ``image_file``, ``image_row_group``) in place."""
+    name, image_name = f"shard-{number:04d}.parquet", f"images-{number:04d}.parquet"
+    if not items:
+        (root / name).unlink(missing_ok=True)
+        (root / image_name).unlink(missing_ok=True)
+        return
+    groups = write_shard(root / name, items)
+    image_groups = write_images(root / image_name, images)
+    for entry, group, image_group in zip(index_rows, groups, image_groups):
+        entry.update(shard=name, row_group=group, image_file=image_name, image_row_group=image_group)
 
 
 def landmark_uv_frame(anatomy: Anatomy, uv: np.ndarray, used: np.ndarray) -> pd.DataFrame:
@@ -200,3 +226,22 @@ def write_meta(
         "image_normalisation": "image = stored value / image_max (float32 in [0, 1])",
     }
     write_text_atomic(root / "cache.json", json.dumps(meta, indent=1) + "\n")
+
+
+def cache_summary(root: str | os.PathLike, index_rows: list[dict]) -> dict[str, int | float]:
+    """Counts and sizes of a written cache folder: items per split, structures, bytes (per image)."""
+    root = Path(root)
+    shard_bytes = sum(p.stat().st_size for p in root.glob("shard-*.parquet"))
+    image_bytes = sum(p.stat().st_size for p in root.glob("images-*.parquet"))
+    n = max(len(index_rows), 1)
+    mm = np.array([row["mm_per_px"] for row in index_rows], np.float64)
+    return {
+        "items": len(index_rows),
+        **{f"{s}_items": sum(row["split"] == s for row in index_rows) for s in SPLIT_NAMES},
+        "structures_cached": int(sum(row["n_structures"] for row in index_rows)),
+        "cache_bytes": shard_bytes,
+        "cache_bytes_per_image": round(shard_bytes / n, 1),
+        "image_bytes_per_image": round(image_bytes / n, 1),
+        "mm_per_px_median": float(np.nanmedian(mm)) if np.isfinite(mm).any() else float("nan"),
+        "mm_per_px_missing": int((~np.isfinite(mm)).sum()),
+    }

@@ -120,6 +120,19 @@ def test_predictor_gives_per_structure_probabilities_and_masks(pipeline):
     assert np.array_equal(pred.masks, pred.probabilities > 0.5)
 
 
+def test_predictor_uses_the_params_threads_trained_now_or_not(pipeline):
+    """A forced ``dvc repro`` reuses the model without training; it must predict with params.threads (the
+    trainer sets them), not the process default: one ulp apart in one pixel broke same-params-same-bytes."""
+    from denseseg.nnunet.predict import NnUNetModel
+
+    torch.set_num_threads(2)
+    try:
+        NnUNetModel(pipeline["trained"].output_folder, pipeline["exported"].encoding, _params())
+        assert torch.get_num_threads() == _params().threads == 1
+    finally:
+        torch.set_num_threads(1)
+
+
 def test_missing_or_corrupt_checkpoint_is_a_clear_error(pipeline, tmp_path):
     import shutil
 

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from denseseg.phantom.metadata import COLUMNS, PlanSettings, csv_bytes, format_age, make_filestem, plan_release
+from denseseg.phantom.metadata import COLUMNS, csv_bytes, format_age, make_filestem, plan_release
+from tests.phantom.tiny import plan_settings
 
 PATTERN = re.compile(r"^(\d{4})_(\d{10})_(\d{2})_WRI-([LR])([123])_([MFO])(\d{3})$")
 
@@ -17,7 +18,7 @@ def test_format_age_and_filestem():
 
 
 def test_csv_encoding_header_and_rows_match_filestems():
-    plan = plan_release(3, PlanSettings(n_patients=25, p_other=0.2))
+    plan = plan_release(3, plan_settings(n_patients=25, p_other=0.2))
     data = csv_bytes(plan)
     assert data.startswith(
         b"\xef\xbb\xbf" + b"filestem,patient_id,study_number,timehash,gender,age,laterality,"
@@ -45,14 +46,14 @@ def test_csv_encoding_header_and_rows_match_filestems():
 
 
 def test_plan_is_deterministic_and_validated():
-    a = csv_bytes(plan_release(5, PlanSettings(n_patients=10)))
-    assert a == csv_bytes(plan_release(5, PlanSettings(n_patients=10)))
-    assert a != csv_bytes(plan_release(6, PlanSettings(n_patients=10)))
+    a = csv_bytes(plan_release(5, plan_settings(n_patients=10)))
+    assert a == csv_bytes(plan_release(5, plan_settings(n_patients=10)))
+    assert a != csv_bytes(plan_release(6, plan_settings(n_patients=10)))
     with pytest.raises(ValueError, match="p_cast"):
-        PlanSettings(p_cast=1.5)
+        plan_settings(p_cast=1.5)
 
 
 def test_header_matches_the_real_release(shared_data):
     real = (shared_data / "grazpedwri-dx" / "dataset.csv").read_bytes()
     header = real.split(b"\r\n", 1)[0]
-    assert csv_bytes(plan_release(1, PlanSettings(n_patients=1))).split(b"\r\n", 1)[0] == header
+    assert csv_bytes(plan_release(1, plan_settings(n_patients=1))).split(b"\r\n", 1)[0] == header

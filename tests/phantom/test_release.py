@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 
 from denseseg.io.tables import TRUTH_CONTOURS, TRUTH_IMAGES, read_table
-from denseseg.phantom.metadata import PlanSettings, image_path, plan_release
+from denseseg.phantom.metadata import image_path, plan_release
 from denseseg.phantom.release import merge_truth, render_shard
-from denseseg.phantom.scene import RenderSettings
+from tests.phantom.tiny import plan_settings, render_settings
 
-SETTINGS = RenderSettings(height_min=64, height_max=80)
+SETTINGS = render_settings(height_min=64, height_max=80)
 
 
 def _write(tmp, plan, size):
@@ -23,14 +23,14 @@ def _write(tmp, plan, size):
 
 
 def test_bytes_do_not_depend_on_the_shard_layout(tmp_path):
-    plan = plan_release(3, PlanSettings(n_patients=4))
+    plan = plan_release(3, plan_settings(n_patients=4))
     a = _write(tmp_path / "a", plan, 2)
     b = _write(tmp_path / "b", plan, 5)
     assert a == b and len(a) == len(plan) + 2
 
 
 def test_truth_tables(tmp_path):
-    plan = plan_release(3, PlanSettings(n_patients=4))
+    plan = plan_release(3, plan_settings(n_patients=4))
     _write(tmp_path, plan, 4)
     images = read_table(tmp_path / "truth" / "images.parquet", TRUTH_IMAGES)
     contours = read_table(tmp_path / "truth" / "contours.parquet", TRUTH_CONTOURS)

@@ -2,9 +2,10 @@ import numpy as np
 from scipy import ndimage
 
 from denseseg.phantom.raster import polygon_mask
-from denseseg.phantom.scene import ImageSpec, RenderSettings, synthesise
+from denseseg.phantom.scene import ImageSpec, synthesise
+from tests.phantom.tiny import render_settings
 
-SMALL = RenderSettings(height_min=200, height_max=240, p_crop=0.0)
+SMALL = render_settings(height_min=200, height_max=240, p_crop=0.0)
 
 
 def spec(**kw):

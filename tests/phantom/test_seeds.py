@@ -1,11 +1,12 @@
 import pandas as pd
 
-from denseseg.phantom.metadata import PlanSettings, plan_release
+from denseseg.phantom.metadata import plan_release
 from denseseg.phantom.seeds import choose_seed_images
+from tests.phantom.tiny import plan_settings
 
 
 def test_seed_choice_is_deterministic_spread_and_pa_only():
-    plan = plan_release(4, PlanSettings(n_patients=30))
+    plan = plan_release(4, plan_settings(n_patients=30))
     chosen = choose_seed_images(plan, 10)
     assert chosen == choose_seed_images(plan, 10) and len(chosen) == 10
     rows = plan.set_index("filestem").loc[chosen]

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
+from denseseg.phantom.metadata import PlanSettings
+from denseseg.phantom.scene import RenderSettings
 from stages.base import ProjectConfig, RunnerParams
 from stages.phantom import PhantomStage
+
+# params.yaml's phantom section: the one source of the settings' values (tests change only what they test)
+PHANTOM = yaml.safe_load((Path(__file__).resolve().parents[2] / "params.yaml").read_text())["phantom"]
+
+
+def plan_settings(**changes) -> PlanSettings:
+    """params.yaml's release plan with ``changes``."""
+    return PlanSettings(**{**{k: PHANTOM[k] for k in PlanSettings.model_fields}, **changes})
+
+
+def render_settings(**changes) -> RenderSettings:
+    """params.yaml's render settings with ``changes``."""
+    return RenderSettings(**{**{k: PHANTOM[k] for k in RenderSettings.model_fields}, **changes})
+
 
 TINY = dict(
     n_patients=6,
@@ -28,6 +46,6 @@ PATHS = {
 
 
 def make_stage(root: Path, seed: int = 7, paths: dict | None = None, **overrides) -> PhantomStage:
-    params = PhantomStage.Params(**{**TINY, **overrides})
+    params = PhantomStage.Params(**{**PHANTOM, **TINY, **overrides})
     config = ProjectConfig(seed=seed, paths={**PATHS, **(paths or {})}, runner=RunnerParams(kind="serial"))
     return PhantomStage(params, config, Path(root))

@@ -17,7 +17,7 @@ from PIL import Image
 from denseseg.anatomy import WRIST
 from denseseg.io.png import read_png, write_png
 from denseseg.io.tables import MANIFEST, read_table
-from denseseg.phantom.scene import ImageSpec, RenderSettings, synthesise
+from denseseg.phantom.scene import ImageSpec, synthesise
 from denseseg.predict.params import Preprocessing
 from denseseg.predict.radiograph import (
     RadiographError,
@@ -30,6 +30,7 @@ from denseseg.preprocessing.working_frame import WorkingFrame
 from denseseg.uv import cache
 from stages.config import build_stage
 from tests.builders import csv_row, write_release
+from tests.phantom.tiny import render_settings
 from tests.predict.models import HEIGHT, WIDTH, wrist_template, write_project
 
 PREP = Preprocessing(HEIGHT, WIDTH, 65535)
@@ -98,7 +99,7 @@ def test_eight_and_sixteen_bit_files_give_the_same_network_input(tmp_path):
 def _phantom(stem: str, index: int) -> np.ndarray:
     patient, _, _, code = stem.split("_", 3)
     spec = ImageSpec(index, stem, int(patient), code[-4], 12.0, code[4], 1)
-    return synthesise(spec, seed=3, settings=RenderSettings(height_min=150, height_max=170)).image
+    return synthesise(spec, seed=3, settings=render_settings(height_min=150, height_max=170)).image
 
 
 def test_preprocessing_equals_the_ingest_stage_and_the_uv_cache_on_phantom_radiographs(tmp_path):

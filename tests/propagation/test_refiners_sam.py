@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from denseseg.phantom.raster import polygon_mask
-from denseseg.phantom.scene import ImageSpec, RenderSettings, synthesise
+from denseseg.phantom.scene import ImageSpec, synthesise
 from denseseg.propagation.refiners import SamRefiner
+from tests.phantom.tiny import render_settings
 
 ROWS, COLS = slice(64, 128), slice(16, 80)  # a 64 x 64 crop of the carpus
 BONES = ("lunate", "capitate", "pisiform")  # the pisiform is called absent below
@@ -25,7 +26,7 @@ MARGIN = 2
 def crop():
     """(image, probabilities, boxes) of one small phantom crop; boxes as (row0, row1, col0, col1), inclusive."""
     spec = ImageSpec(index=3, filestem="x", patient_id=4, sex="M", age=12.0, laterality="L", projection=1)
-    scene = synthesise(spec, 2, RenderSettings(height_min=200, height_max=240, p_crop=0.0))
+    scene = synthesise(spec, 2, render_settings(height_min=200, height_max=240, p_crop=0.0))
     image = scene.image[ROWS, COLS].astype(np.float32) / 65535.0
     probs = np.zeros((len(BONES), *image.shape), np.float32)
     boxes = []

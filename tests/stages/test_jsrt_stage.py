@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from denseseg.io.jsrt import split_names
 from denseseg.io.tables import SPLITS, read_table
 from stages.base import StageError
 from stages.config import build_stage
-from stages.jsrt import split_names
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_val_is_a_seeded_draw_from_the_first_n_train_and_test_does_not_move():
 
 
 def test_n_val_must_leave_training_names():
-    with pytest.raises(StageError, match=r"only 4 case\(s\) in the first n_train"):
+    with pytest.raises(ValueError, match=r"only 4 case\(s\) in the first n_train"):
         split_names(4, 10, 4, seed=1)  # fewer cases than n_train (a limit): val may not take them all
 
 

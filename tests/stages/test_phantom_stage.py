@@ -10,7 +10,9 @@ from denseseg.io.png import read_png
 from denseseg.io.tables import TRUTH_CONTOURS, TRUTH_IMAGES, read_table
 from denseseg.phantom.raster import polygon_mask
 from stages.base import StageError
+from stages.config import build_stage
 from stages.registry import load_stage_class
+from tests.conftest import PROJECT
 from tests.phantom.tiny import make_stage
 
 
@@ -106,5 +108,10 @@ def test_disabled_refuses_when_the_chain_still_reads_the_phantom_folder(tmp_path
 
 
 def test_bad_params_are_one_line_errors(tmp_path):
-    with pytest.raises(StageError, match="height range"):
-        make_stage(tmp_path, height_min=300, height_max=200).shards()
+    with pytest.raises(ValueError, match="height range"):  # the library's settings validate the section
+        make_stage(tmp_path, height_min=300, height_max=200)
+    (tmp_path / "params.yaml").write_text((PROJECT / "params.yaml").read_text())
+    with pytest.raises(
+        StageError, match=r"^params\.yaml \[phantom\]: Value error, image height range .*\(1 error\(s\)\)$"
+    ):
+        build_stage("phantom", tmp_path, ["phantom.height_min=300", "phantom.height_max=200"])

@@ -132,10 +132,10 @@ def test_a_run_with_tuned_trains_with_the_picked_values_and_the_default_runs_do_
     params["train"]["runs"]["heatreg_tuned-jsrt"] = {**params["train"]["runs"]["heatreg-jsrt"], "tuned": "heatreg-jsrt"}
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     picked = json.loads((copy / "reports/tuned/heatreg-jsrt.json").read_text())
-    _, method_params, _, _ = build_stage("train@heatreg_tuned-jsrt", copy).resolved()
+    method_params = build_stage("train@heatreg_tuned-jsrt", copy).resolved().method_params
     assert method_params.heatmap.alpha == picked["values"]["heatmap.alpha"]
     assert method_params.heatmap.sigma == picked["values"]["heatmap.sigma"]
-    _, default_params, _, _ = build_stage("train@heatreg-jsrt", copy).resolved()
+    default_params = build_stage("train@heatreg-jsrt", copy).resolved().method_params
     assert default_params.heatmap.sigma == params["train"]["methods"]["heatreg"]["heatmap"]["sigma"]
     params["train"]["runs"]["heatreg_tuned-jsrt"]["tuned"] = "nope"
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
