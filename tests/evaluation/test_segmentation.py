@@ -63,3 +63,16 @@ def test_scores_are_grouped_by_bone_group():
     assert summary["carpals"]["dice_mean"] == 0.0
     assert summary["all"]["dice_mean"] == 0.5 and summary["all"]["n"] == 2
     assert "metacarpals" not in summary
+
+
+def test_score_masks_reports_pixels_unless_given_a_spacing():
+    """The default spacing is 1 (px): equal to spacing=1.0 given explicitly, and ASD scales linearly with it."""
+    shape = (len(WRIST.structures), 40, 40)
+    truth, pred = np.zeros(shape, bool), np.zeros(shape, bool)
+    truth[WRIST.index("radius")] = disk(shape[1:], 20, 20, 8)
+    pred[WRIST.index("radius")] = disk(shape[1:], 22, 19, 7)
+    (default,) = score_masks("img", pred, truth, WRIST.structures)
+    (px,) = score_masks("img", pred, truth, WRIST.structures, spacing=1.0)
+    (mm,) = score_masks("img", pred, truth, WRIST.structures, spacing=0.25)
+    assert default["asd"] > 1.0
+    assert default == px and mm["asd"] == pytest.approx(0.25 * px["asd"]) and mm["dice"] == px["dice"]

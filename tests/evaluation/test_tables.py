@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from types import MappingProxyType
 
 import numpy as np
@@ -130,3 +131,17 @@ def test_new_landmarks_table_compares_sets_and_says_heatreg_178_cannot_predict_n
     assert "cannot predict the 'new' landmarks" in heat_row[5]
     assert data["methods"]["heatreg178"]["cannot_predict"] is True
     json.dumps(data, allow_nan=False)
+
+
+def test_rows_are_labelled_as_the_published_table_prints_them_else_by_group_name():
+    rows = constant_rows(WRIST, {"dsc": 0.9, "landmark_asd_px": 1.0, "tre_px": 2.0})
+    results = {"denseseg": aggregate(rows, WRIST, METRICS_PX)}
+    relabelled = replace(
+        TABLE_2_WRIST, group_labels=MappingProxyType({**TABLE_2_WRIST.group_labels, "carpals": "carpal bones"})
+    )
+    labels = [row[0] for row in table_lines(paper_table(results, WRIST, relabelled)[0])[2:]]
+    assert labels[: len(WRIST.groups)] == [
+        "carpal bones" if g == "carpals" else g.replace("_", "/") for g in WRIST.groups
+    ]
+    unpublished = [row[0] for row in table_lines(paper_table(results, WRIST, None, unit="px")[0])[2:]]
+    assert unpublished[: len(WRIST.groups)] == [g.replace("_", "/") for g in WRIST.groups]  # ulna_radius -> ulna/radius

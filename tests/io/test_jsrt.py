@@ -68,3 +68,10 @@ def test_polygon_masks_put_x_in_columns_and_y_in_rows():
     for mask in masks:
         assert mask[41:100, 11:20].all() and not mask[:, 25:].any() and not mask[:35].any()
         assert (mask & ~expected).sum() <= 2 * (100 - 40 + 20 - 10) + 4  # at most the boundary pixels besides
+
+
+def test_a_pickled_npy_is_refused_not_unpickled(tmp_path):
+    """Landmark files are plain arrays: one holding Python objects would run code on load, so it is an error."""
+    np.save(tmp_path / "objects.npy", np.array([{"heart": [1.0, 2.0]}], dtype=object), allow_pickle=True)
+    with pytest.raises(jsrt.JSRTFormatError, match="objects.npy: cannot read .npy"):
+        jsrt.read_landmarks_npy(tmp_path / "objects.npy")

@@ -40,3 +40,14 @@ def test_real_radiographs_are_16_bit_full_range(shared_data):
         pixels = read_png(path)
         assert pixels.dtype == np.uint16 and pixels.shape[0] != pixels.shape[1]
         assert pixels.max() > 60000
+
+
+def test_a_1_bit_png_reads_as_0_and_255(tmp_path):
+    """Bilevel masks saved by other tools (PNG bit depth 1) come back as uint8 0 / 255, not 0 / 1."""
+    from PIL import Image
+
+    bits = np.random.default_rng(1).random((9, 13)) > 0.5
+    Image.fromarray(bits).save(tmp_path / "mask.png")
+    assert Image.open(tmp_path / "mask.png").mode == "1"
+    got = read_png(tmp_path / "mask.png")
+    assert got.dtype == np.uint8 and np.array_equal(got, np.where(bits, 255, 0))

@@ -55,3 +55,14 @@ def test_paths_outside_the_folder_and_a_bad_list_are_refused(tmp_path):
     (tmp_path / "annotations.csv").unlink()
     with pytest.raises(SeedAnnotationError, match="seed annotations not found"):
         list(read_seed_annotations(tmp_path, {}, STRUCTURES))
+
+
+def test_cells_are_read_as_written_not_as_missing_values(tmp_path):
+    """pandas reads "NA" or "null" as a missing value by default; a filestem is a name and stays one."""
+    block = np.zeros((40, 20), np.uint8)
+    block[10:30, 4:16] = 255
+    write_png(tmp_path / "m/radius.png", block)
+    rows = [("NA", "radius", "m/radius.png"), ("null", "radius", "m/radius.png")]
+    seeds = list(read_seed_annotations(_folder(tmp_path, rows), {"NA": FRAME, "null": FRAME}, STRUCTURES))
+    assert [(s.filestem, s.reason) for s in seeds] == [("NA", None), ("null", None)]
+    assert all(s.masks[0].sum() == 60 and not s.masks[1].any() for s in seeds)

@@ -8,6 +8,7 @@ from denseseg.shape.landmark_table import split_structures
 from denseseg.shape.synthetic import wrist_cases
 from denseseg.shape.template import build_template
 from denseseg.uv import cache
+from denseseg.uv.cache_writer import write_numbered_shard
 from denseseg.uv.maps import dense_uv, item_crops
 
 SPLITS = ("train", "val", "test")
@@ -33,24 +34,22 @@ def _write(root, template, cases, dtype="float32", per_shard=2, image_max=4095, 
         chunk.append((f"case{i}", rows, _image(i, height, width, image_max), i))
     for n in range(0, len(chunk), per_shard):
         part = chunk[n : n + per_shard]
-        shard, images = f"shard-{n // per_shard:04d}.parquet", f"images-{n // per_shard:04d}.parquet"
-        groups = cache.write_shard(root / shard, [rows for _, rows, _, _ in part])
-        image_groups = cache.write_images(root / images, [(it, im) for it, _, im, _ in part])
-        index += [
+        rows_of_part = [
             {
                 "item": it,
                 "split": SPLITS[i % 3],
                 "mm_per_px": 0.5 + i / 10,
-                "shard": shard,
-                "row_group": g,
-                "image_file": images,
-                "image_row_group": ig,
                 "height": height,
                 "width": width,
                 "n_structures": len(rows),
             }
-            for (it, rows, _, i), g, ig in zip(part, groups, image_groups)
+            for it, rows, _, i in part
         ]
+        # the stage's writer: it names the shard's files and fills shard / row group columns in place
+        write_numbered_shard(
+            root, n // per_shard, [rows for _, rows, _, _ in part], [(it, im) for it, _, im, _ in part], rows_of_part
+        )
+        index += rows_of_part
     used = np.ones(anatomy.n_landmarks, bool)
     cache.write_meta(
         root,
@@ -62,6 +61,21 @@ def _write(root, template, cases, dtype="float32", per_shard=2, image_max=4095, 
         landmarks="all",
         image_max=image_max,
     )
+
+
+def test_a_numbered_shard_names_its_files_and_an_empty_one_removes_them(tmp_path, jsrt_shapes):
+    template, cases = jsrt_shapes
+    _write(tmp_path, template, cases[:3], per_shard=2)
+    reader = cache.UVCache(tmp_path)
+    assert [reader.read(f"case{i}")["image"].shape for i in range(3)] == [(1, 256, 256)] * 3
+    assert sorted(p.name for p in tmp_path.glob("*-000*.parquet")) == [
+        "images-0000.parquet",
+        "images-0001.parquet",
+        "shard-0000.parquet",
+        "shard-0001.parquet",
+    ]
+    write_numbered_shard(tmp_path, 1, [], [], [])  # a re-run whose last shard lost its items
+    assert sorted(p.name for p in tmp_path.glob("*-000*.parquet")) == ["images-0000.parquet", "shard-0000.parquet"]
 
 
 def test_round_trip_gives_maps_image_split_and_spacing_by_random_access(tmp_path, jsrt_shapes):
