@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 from denseseg.anatomy import WRIST  # noqa: E402
 from denseseg.evaluation.correspondence import scored_errors, summarise, template_identity  # noqa: E402
 from denseseg.io.contours import read_contour_shard  # noqa: E402
-from denseseg.io.ingested import working_frames  # noqa: E402
+from denseseg.io.ingested import read_working_frames, working_frames  # noqa: E402
 from denseseg.io.mask_store import mask_rows, write_mask_shard  # noqa: E402
 from denseseg.io.tables import MANIFEST, QC, TRUTH_CONTOURS, read_table  # noqa: E402
 from denseseg.phantom.truth_masks import truth_masks  # noqa: E402
@@ -85,7 +85,7 @@ def held_out(root: Path, overrides: list[str], seed: int = 0) -> dict:
     params = RegistrationParams(**section["registration"])
     template_params = TemplateParams(**{**section["template"], "iterations": 1})
     reference_stem = json.loads((root / "reports/metrics/registration.json").read_text())["reference"]["filestem"]
-    frames = working_frames(read_table(root / "data/interim/ingest/manifest.parquet", MANIFEST))
+    frames = read_working_frames(root / "data/interim/ingest/manifest.parquet")
     contours, borders = {}, {}
     for shard in sorted((root / "data/interim/contours").glob("shard-*.parquet")):
         c, b = read_contour_shard(shard, STRUCTURES)

@@ -19,11 +19,11 @@ from pydantic import Field
 from denseseg.anatomy import ANATOMIES, AnatomyName
 from denseseg.io.atomic import commit_dir, partial_dir, write_json_atomic
 from denseseg.io.contours import contour_frame
-from denseseg.io.ingested import working_frames
+from denseseg.io.ingested import read_working_frames
 from denseseg.io.mask_store import read_mask_shard
-from denseseg.io.tables import CONTOURS, MANIFEST, REJECTS, read_table, write_table
+from denseseg.io.tables import CONTOURS, REJECTS, write_table
 from denseseg.shape.contours import border_flags, image_contours
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class ContoursParams(StageParams):
@@ -59,10 +59,8 @@ class ContoursStage(Stage[ContoursParams, ContoursShard]):
         self._shards = sorted(self.mask_dir.glob("shard-*.parquet"))
         if not self._shards:
             raise StageError(f"{self.mask_dir}: no mask shards (shard-*.parquet); did the propagate stage run?")
-        manifest = self.path(self.config.paths["ingest"]) / "manifest.parquet"
-        if not manifest.exists():
-            raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
-        self.frames = working_frames(read_table(manifest, MANIFEST))
+        with stage_errors():
+            self.frames = read_working_frames(self.path(self.config.paths["ingest"]) / "manifest.parquet")
         self.staging = partial_dir(self.out_dir)
 
     def shards(self):

@@ -17,7 +17,7 @@ from denseseg.io.png import ImageError
 from denseseg.io.tables import FIELD_COLUMNS, MANIFEST, REJECTS, write_table
 from denseseg.preprocessing.field import FieldParams
 from denseseg.preprocessing.ingest import ingest_image
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class IngestParams(StageParams):
@@ -78,10 +78,8 @@ class IngestStage(Stage[IngestParams, IngestShard]):
         self.root_dir = self.path(self.config.paths["release_root"])
         self.out_dir = self.path(self.config.paths["ingest"])
         csv = self.root_dir / "dataset.csv"
-        try:
+        with stage_errors(errors=(MetadataError,)):
             records, self.row_rejects = validate_metadata(read_metadata(csv))
-        except MetadataError as err:
-            raise StageError(str(err)) from None
         selected = select(records, tuple(self.params.projections), self.params.exclude_cast, self.params.exclude_metal)
         selected.sort(key=lambda r: r.filestem)
         if self.params.limit:

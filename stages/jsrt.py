@@ -31,7 +31,7 @@ from denseseg.io.tables import LANDMARKS, REJECTS, SPLITS, write_table
 from denseseg.phantom.chest import render_chest
 from denseseg.phantom.chest_shapes import synthetic_chest_landmarks
 from denseseg.shape.landmark_table import landmark_frame
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class JSRTParams(StageParams):
@@ -65,10 +65,8 @@ class JSRTStage(Stage[JSRTParams, JSRTShard]):
             )
         source = self.path(self.params.landmarks)
         if source.exists():
-            try:
+            with stage_errors(errors=(jio.JSRTFormatError,)):
                 cases = jio.read_all_landmarks(source)
-            except jio.JSRTFormatError as err:
-                raise StageError(str(err)) from None
             self.source = str(self.params.landmarks)
         elif self.params.images is not None:
             raise StageError(f"{source}: JSRT landmarks not found; real images (jsrt.images) need their landmarks")
@@ -128,10 +126,8 @@ class JSRTStage(Stage[JSRTParams, JSRTShard]):
         frame = landmark_frame(names, np.stack([lm for _, lm in kept]), JSRT)
         write_table(frame, self.staging / "landmarks.parquet", LANDMARKS)
         ordered = sorted(names)
-        try:
+        with stage_errors("jsrt: ", (ValueError,)):
             split = jio.split_names(len(ordered), self.params.n_train, self.params.n_val, self.seed)
-        except ValueError as err:
-            raise StageError(f"jsrt: {err}") from None
         write_table(
             pd.DataFrame({"filestem": ordered, "patient_id": ordered, "split": split}),
             self.staging / "splits.parquet",

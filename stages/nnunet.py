@@ -41,7 +41,7 @@ from denseseg.nnunet.outputs import prediction_rows, run_fingerprint, run_summar
 from denseseg.nnunet.plan import plan_and_preprocess
 from denseseg.nnunet.regions import EncodingError
 from denseseg.uv.cache import CacheError, UVCache
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 if TYPE_CHECKING:  # the training module imports nnunetv2 (slow): only when the stage trains
     from denseseg.nnunet.training import TrainedModel
@@ -84,11 +84,9 @@ class NnUNetStage(Stage[NnUNetStageParams, NnUNetRun]):
         if self.variant not in p.runs:
             raise StageError(f"nnunet: no run {self.variant!r} in nnunet.runs ({', '.join(p.runs)})")
         self.run = p.runs[self.variant]
-        try:
+        with stage_errors(f"nnunet@{self.variant}: ", (ValueError, CacheError)):
             self.nnunet = NnUNetParams(**p.model_dump(exclude={"runs", "overlay_scale"}))  # the fingerprinted part
             self.cache = UVCache(self.path(self.config.paths["uvmaps"]) / self.run.dataset)
-        except (ValueError, CacheError) as err:
-            raise StageError(f"nnunet@{self.variant}: {err}".replace("\n", " ")) from None
         self.anatomy = self.cache.anatomy
         self.train_items, self.test_items = self.cache.items_of("train"), self.cache.items_of("test")
         if not self.train_items or not self.test_items:
@@ -108,7 +106,7 @@ class NnUNetStage(Stage[NnUNetStageParams, NnUNetRun]):
 
         timings = {}
         started = time.perf_counter()
-        try:
+        with stage_errors(f"nnunet@{self.variant}: ", (ExportError, EncodingError)):
             exported = export_raw_dataset(
                 cache_reader(self.cache),
                 self.train_items,
@@ -118,19 +116,15 @@ class NnUNetStage(Stage[NnUNetStageParams, NnUNetRun]):
                 self.variant.replace("-", "_"),
                 f"DenseSeg pipeline: train split of uv cache {self.run.dataset} ({self.anatomy.name})",
             )
-        except (ExportError, EncodingError) as err:
-            raise StageError(f"nnunet@{self.variant}: {err}") from None
         timings["export_s"] = time.perf_counter() - started
         started = time.perf_counter()
         plans_file = plan_and_preprocess(self.folders, self.run.dataset_id, self.nnunet)
         timings["plan_preprocess_s"] = time.perf_counter() - started
         started = time.perf_counter()
-        try:
+        with stage_errors(f"nnunet@{self.variant}: ", (NnUNetTrainingError, NnUNetPredictError)):
             fingerprint = run_fingerprint(self.seed, self.nnunet, self.folders.raw)
             trained = train(self.folders, exported.name, self.nnunet, self.seed, fingerprint)
             self.model = NnUNetModel(trained.output_folder, exported.encoding, self.nnunet)
-        except (NnUNetTrainingError, NnUNetPredictError) as err:
-            raise StageError(f"nnunet@{self.variant}: {err}") from None
         timings["train_s"] = time.perf_counter() - started
         if trained.resumed_from_epoch is not None:
             self.log.info("nnunet@%s: resumed at epoch %d", self.variant, trained.resumed_from_epoch)

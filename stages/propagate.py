@@ -123,20 +123,16 @@ class PropagateStage(Stage[PropagateParams, Propagated]):
         p = self.params
         started = time.perf_counter()
         truth = self._truth()
-        try:
+        with stage_errors("propagate.device: ", (ValueError,)):
             device = resolve_device(p.device)
-        except ValueError as err:
-            raise StageError(f"propagate.device: {err}") from None
-        try:
+        with stage_errors("propagate.refiner: ", (RuntimeError, ValueError, OSError)):
             refiner = make_refiner(p.refiner, p.prob_threshold, device=str(device), log=self.log)
-        except (RuntimeError, ValueError, OSError) as err:
-            raise StageError(f"propagate.refiner: {err}".replace("\n", " ")) from None
 
         def progress(r, phase, done, total):
             if phase == "predict" and done == total or phase == "train" and (done % 10 == 0 or done == total):
                 self.log.info("round %d %s: %d/%d", r, phase, done, total)
 
-        try:
+        with stage_errors("propagate: ", (ValueError, RuntimeError)):
             result = propagate(
                 LazyImages(self.readable, self.load_image),
                 self.seed_masks,
@@ -152,8 +148,6 @@ class PropagateStage(Stage[PropagateParams, Propagated]):
                 progress=progress,
                 log=self.log,
             )
-        except (ValueError, RuntimeError) as err:
-            raise StageError(f"propagate: {err}".replace("\n", " ")) from None
         seed_scores = score_against_truth(sorted(self.seed_masks), self.seed_masks, truth, WRIST) if truth else None
         description, seconds = getattr(refiner, "description", refiner.name), time.perf_counter() - started
         return Propagated(result, description, str(device), seed_scores, truth is not None, seconds)

@@ -33,10 +33,10 @@ from denseseg.anatomy import ANATOMIES, AnatomyName
 from denseseg.evaluation.correspondence import RegistrationAccuracy
 from denseseg.evaluation.registration_truth import phantom_accuracy
 from denseseg.io.atomic import json_ready
-from denseseg.io.contours import read_contour_shard, shard_filestems
-from denseseg.io.ingested import working_frames
+from denseseg.io.contours import contour_filestems, read_contour_shard
+from denseseg.io.ingested import read_working_frames
 from denseseg.io.mask_store import read_mask_shard
-from denseseg.io.tables import LANDMARKS, MANIFEST, QC, read_table, reasons_by_item, reject_frame, write_table
+from denseseg.io.tables import LANDMARKS, QC, reasons_by_item, reject_frame, write_table
 from denseseg.io.truth import read_working_truth
 from denseseg.shape.landmark_table import index_ranges, sorted_rows, structure_rows
 from denseseg.shape.quality import QCParams, image_qc, qc_figures, qc_rows, qc_table
@@ -50,7 +50,7 @@ from denseseg.shape.registration import (
     register_image,
     template_from_shards,
 )
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class RegisterParams(StageParams):
@@ -89,28 +89,18 @@ class RegisterStage(Stage[RegisterParams, Registered]):
         if not self._shards:
             raise StageError(f"{self.contour_dir}: no contour shards; did the contours stage run?")
         self.upstream = reasons_by_item(self.contour_dir / "rejects.parquet")  # bones without an outline
-        manifest = self.path(self.config.paths["ingest"]) / "manifest.parquet"
-        if not manifest.exists():
-            raise StageError(f"{manifest}: missing; the image frames (letterbox padding) come from ingest")
-        self.frames = working_frames(read_table(manifest, MANIFEST))
+        with stage_errors():
+            self.frames = read_working_frames(self.path(self.config.paths["ingest"]) / "manifest.parquet")
+            self.stems = contour_filestems(self._shards, self.frames)
         self.views = {stem: frame.view_box() for stem, frame in self.frames.items()}  # cut bones end at their edge
-        self.stems = {shard: shard_filestems(shard) for shard in self._shards}
-        stems = sorted(s for part in self.stems.values() for s in part)
-        if not stems:
-            raise StageError(f"{self.contour_dir}: contour shards hold no image")
-        unknown = sorted(set(stems) - set(self.frames))
-        if unknown:
-            raise StageError(f"{self.contour_dir}: {len(unknown)} image(s) not in {manifest}, e.g. {unknown[0]}")
         forced = self.params.reference.filestem
-        if forced is not None and forced not in stems:
+        if forced is not None and not any(forced in part for part in self.stems.values()):
             raise StageError(f"register.reference.filestem: {forced!r} has no contours in {self.contour_dir}")
         read = partial(read_contour_shard, structures=self.structures)
-        try:
+        with stage_errors("register: ", (ValueError,)):
             reference, info = reference_from_shards(
                 self.stems, read, self.anatomy.landmark_counts, self.views, self.params.reference, self.seed
             )
-        except ValueError as err:
-            raise StageError(f"register: {err}") from None
         if forced is not None:
             info["method"] = "given in params (register.reference.filestem)"
         self.reference_info = {"filestem": reference.filestem, **info}

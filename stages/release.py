@@ -29,7 +29,7 @@ from denseseg.io.mask_store import write_item_subset
 from denseseg.io.metrics import read_metrics
 from denseseg.io.tables import LANDMARKS, MANIFEST, QC, SPLITS, read_table, write_table
 from denseseg.release.contents import ReleaseParams, datasheet, qc_summary, release_counts, release_json
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class ReleaseStageParams(StageParams, ReleaseParams):
@@ -51,13 +51,11 @@ class ReleaseStage(Stage[ReleaseStageParams, ReleaseBuild]):
 
     def process(self, shard):
         paths = self.config.paths
-        try:
+        with stage_errors(errors=(FileNotFoundError,)):
             landmarks = read_table(self.path(paths["landmarks"]), LANDMARKS)
             qc = read_table(self.path(paths["qc"]), QC)
             splits = read_table(self.path(paths["splits"]), SPLITS)
             manifest = read_table(self.path(paths["ingest"]) / "manifest.parquet", MANIFEST)
-        except FileNotFoundError as err:
-            raise StageError(str(err)) from None
         anatomy = ANATOMIES[self.params.anatomy]
         released = sorted(set(landmarks["filestem"]))
         missing = sorted(set(released) - set(splits["filestem"]))

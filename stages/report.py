@@ -165,24 +165,7 @@ class ReportStage(Stage[ReportParams, None]):
         for section, box in sections:
             if box is not None:
                 section.add(self.box(box))
-        on = (
-            "the embedded default data: a synthetic wrist phantom in the GRAZPEDWRI-DX format, and a chest phantom "
-            "on the JSRT landmark shapes. Read 'What the phantom can and cannot claim' before any number."
-            if phantom_data
-            else "the data that params `paths.release_root` points at."
-        )
-        intro = [
-            Paragraph(
-                "Results of one `dvc repro` of the DenseSeg pipeline (Keuth et al., 'DenseSeg: Joint Learning for "
-                "Semantic Segmentation and Landmark Detection Using Dense Image-to-Shape Representation') on " + on
-            ),
-            Paragraph(
-                "Every section ends with how to reproduce its numbers: the stages, their params keys in "
-                "`params.yaml`, the files read and the commands (`dvc repro <stage>` re-runs what changed; "
-                "`python -m pipelines <stage> --set section.key=value` runs one stage with one value changed)."
-            ),
-            self.box("intro"),
-        ]
+        intro = [*build.introduction(phantom_data), self.box("intro")]
         return Document(self.params.title, intro, [s for s, _ in sections])
 
     # ------------------------------------------------------------ the stage
@@ -191,11 +174,9 @@ class ReportStage(Stage[ReportParams, None]):
         return None
 
     def finish(self, results) -> StageReport:
-        try:
+        with stage_errors(errors=(ReportInputError,)):
             document = self.document()
             document.check()
-        except ReportInputError as err:
-            raise StageError(str(err)) from None
         out = self.path("reports")
         staging = partial_dir(out / "figures")
         for figure in document.figures():

@@ -16,7 +16,7 @@ import pandas as pd
 from pydantic import Field
 
 from denseseg.io.tables import MANIFEST, SPLITS, read_table, write_table
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class SplitParams(StageParams):
@@ -52,10 +52,8 @@ class SplitStage(Stage[SplitParams, pd.DataFrame]):  # the SPLITS table
 
     def process(self, shard):
         path = self.path(self.config.paths["ingest"]) / "manifest.parquet"
-        try:
+        with stage_errors(errors=(FileNotFoundError,)):
             manifest = read_table(path, MANIFEST)
-        except FileNotFoundError as err:
-            raise StageError(str(err)) from None
         if manifest.empty:
             raise StageError(f"{path}: the manifest has no image to split")
         return patient_split(manifest, self.params.test_fraction, self.params.val_fraction, self.seed)

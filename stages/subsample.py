@@ -18,7 +18,7 @@ from denseseg.io.tables import LANDMARKS, SPLITS, read_table
 from denseseg.shape.farthest_point import fps_subsets
 from denseseg.shape.landmark_table import landmark_array
 from denseseg.shape.template import build_template
-from stages.base import Stage, StageError, StageParams, StageReport
+from stages.base import Stage, StageError, StageParams, StageReport, stage_errors
 
 
 class SubsampleParams(StageParams):
@@ -32,18 +32,14 @@ class SubsampleParams(StageParams):
 
 def train_landmarks(landmarks_path, splits_path, anatomy, train_split: str) -> tuple[list[str], np.ndarray]:
     """(train items, (n, N, 2) landmarks) with one-line errors for missing inputs."""
-    try:
+    with stage_errors():
         landmarks = read_table(landmarks_path, LANDMARKS)
         splits = read_table(splits_path, SPLITS)
-    except (FileNotFoundError, ValueError) as err:
-        raise StageError(str(err)) from None
     train = sorted(set(splits.loc[splits["split"] == train_split, "filestem"]) & set(landmarks["filestem"]))
     if not train:
         raise StageError(f"{splits_path}: no item of split {train_split!r} has landmarks in {landmarks_path}")
-    try:
+    with stage_errors(f"{landmarks_path}: ", (ValueError,)):
         return landmark_array(landmarks, anatomy, train)
-    except ValueError as err:
-        raise StageError(f"{landmarks_path}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -66,15 +62,13 @@ class SubsampleStage(Stage[SubsampleParams, Subsets]):
         )
 
     def process(self, shard):
-        try:
+        with stage_errors("subsample: ", (ValueError, KeyError)):
             template = build_template(self.landmarks, self.anatomy, self.params.procrustes)
             return Subsets(
                 *fps_subsets(
                     template.points, self.anatomy, self.params.fraction, self.params.minimum, self.params.fractions
                 )
             )
-        except (ValueError, KeyError) as err:
-            raise StageError(f"subsample: {err}") from None
 
     def finish(self, results: list[Subsets]) -> StageReport:
         (found,) = results

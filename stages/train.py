@@ -78,13 +78,11 @@ class TrainStage(Stage[TrainParams, Trained]):
     def resolved(self) -> ResolvedRun:
         """The run's method params, training config and augmentation, validated (``denseseg.training.runs``)."""
         p = self.params
-        try:
+        with stage_errors(f"train@{self.variant}: ", (RunError,)):
             resolved = resolve_run(
                 self.variant, p.runs, p.tuned_runs, p.methods, p.training, p.augment,
                 self.path(self.config.paths["tuned"]),
             )  # fmt: skip
-        except RunError as err:
-            raise StageError(f"train@{self.variant}: {err}") from None
         if resolved.tuned_trial is not None:
             self.log.info("train@%s: tune@%s's trial %s", self.variant, resolved.run.tuned, resolved.tuned_trial)
         return resolved
@@ -114,10 +112,8 @@ class TrainStage(Stage[TrainParams, Trained]):
         positive, total = mask_fractions(train_set)
         pos_weight = positive_weights(positive, total)
         method = method_class(self.run.method)(self.method_params, self.space, pos_weight)
-        try:
+        with stage_errors(f"train@{self.variant}: ", (ValueError,)):
             method.prepare(train_set)
-        except ValueError as err:
-            raise StageError(f"train@{self.variant}: {err}") from None
         torch.manual_seed(self.seed)
         network = method.build_network()
         trainer = Trainer(
@@ -136,10 +132,8 @@ class TrainStage(Stage[TrainParams, Trained]):
             fingerprint=run_fingerprint(self.resolved_run, self.seed, self.cache.root / "index.parquet"),
         )
         started = time.perf_counter()
-        try:
+        with stage_errors(f"train@{self.variant}: ", (TrainingError,)):
             result = trainer.fit()
-        except TrainingError as err:
-            raise StageError(f"train@{self.variant}: {err}") from None
         self.log.info("train@%s: %d epoch(s) in %.0f s", self.variant, result.epochs_run, time.perf_counter() - started)
         load_best(network, self.workdir)
         return Trained(method, network, result, pos_weight)

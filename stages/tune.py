@@ -94,14 +94,12 @@ class TuneStage(Stage[TuneParams, list[int]]):  # per worker: the numbers of the
         self.study = p.studies[self.variant]
         method = self.study.method
         self.base_params, training, augment = self._train_section(method)
-        try:
+        with stage_errors(f"tune@{self.variant}: ", (KeyError, ValueError)):
             self.space = SearchSpace.from_params(p.spaces[method], f"tune.spaces.{method}")
             self.space.check_paths(self.base_params, f"tune.spaces.{method}")
             self.training = TrainingConfig(**deep_update(training, p.training))
             self.augment = AugmentParams(**augment)
             method_class(method).Params(**self.base_params)
-        except (KeyError, ValueError) as err:
-            raise StageError(f"tune@{self.variant}: {err}".replace("\n", " ")) from None
         cache_dir = self.path(self.config.paths["uvmaps"]) / self.study.dataset
         with stage_errors():
             self.cache, self.landmarks = open_training_cache(cache_dir)
@@ -163,10 +161,8 @@ class TuneStage(Stage[TuneParams, list[int]]):  # per worker: the numbers of the
         return self.plan
 
     def objective(self, values: dict[str, float], train_set, val_set) -> list[float]:
-        try:
+        with stage_errors(f"tune@{self.variant}: sampled values {values} are not valid: ", (ValueError,)):
             return self.trial(values, train_set, val_set)
-        except ValueError as err:
-            raise StageError(f"tune@{self.variant}: sampled values {values} are not valid: {err}") from None
 
     def process(self, shard: Worker):
         torch.set_num_threads(self.training.threads)

@@ -103,13 +103,11 @@ class UVMapsStage(Stage[UVMapsParams, UVShard]):
         p = self.params
         self.anatomy = ANATOMIES[p.anatomy]
         landmarks_path, masks_dir, splits_path = self._inputs()
-        try:
+        with stage_errors():
             landmarks = read_table(landmarks_path, LANDMARKS)
             splits = read_table(splits_path, SPLITS)
             self.items, self.landmarks = landmark_array(landmarks, self.anatomy)
             self.images = self._image_sources()
-        except (FileNotFoundError, ValueError) as err:
-            raise StageError(str(err).replace("\n", " ")) from None
         self.split_of = dict(zip(splits["filestem"], splits["split"]))
         unknown = sorted(set(self.split_of.values()) - set(cache.SPLIT_NAMES))
         if unknown:
@@ -117,10 +115,8 @@ class UVMapsStage(Stage[UVMapsParams, UVShard]):
         train_rows = [i for i, item in enumerate(self.items) if self.split_of.get(item) == p.train_split]
         if not train_rows:
             raise StageError(f"{splits_path}: no item of split {p.train_split!r} has landmarks")
-        try:
+        with stage_errors("uvmaps: ", (ValueError,)):
             self.template = build_template(self.landmarks[train_rows], self.anatomy, p.procrustes)
-        except ValueError as err:
-            raise StageError(f"uvmaps: {err}") from None
         if p.landmarks == "fps":
             with stage_errors():  # SubsetsError
                 self.used = read_used_mask(self.path(self.config.paths["subsets"]), self.anatomy)

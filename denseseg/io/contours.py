@@ -9,7 +9,8 @@ radiograph's edge cut the bone.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,3 +58,17 @@ def read_contour_shard(path: str | os.PathLike, structures: Sequence[str] | None
 def shard_filestems(path: str | os.PathLike) -> list[str]:
     """The sorted filestems of one contour shard (reads that column only)."""
     return sorted(set(pq.read_table(path, columns=["filestem"]).column(0).to_pylist()))
+
+
+def contour_filestems(shards: Sequence[Path], known: Collection[str]) -> dict[Path, list[str]]:
+    """{shard: its filestems}; ValueError when the shards hold no image or one that ``known`` (the images
+    ingest framed) lacks: contours and ingest then come from different runs."""
+    stems = {shard: shard_filestems(shard) for shard in shards}
+    every = sorted(s for part in stems.values() for s in part)
+    folder = Path(shards[0]).parent if shards else Path(".")
+    if not every:
+        raise ValueError(f"{folder}: contour shards hold no image")
+    unknown = sorted(set(every) - set(known))
+    if unknown:
+        raise ValueError(f"{folder}: {len(unknown)} image(s) not in the ingest manifest, e.g. {unknown[0]}")
+    return stems

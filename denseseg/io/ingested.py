@@ -13,12 +13,21 @@ import numpy as np
 import pandas as pd
 
 from denseseg.io.png import ImageError, read_png
+from denseseg.io.tables import MANIFEST, read_table
 from denseseg.preprocessing.working_frame import WorkingFrame
 
 
 def working_frames(manifest: pd.DataFrame) -> dict[str, WorkingFrame]:
     """{filestem: its working frame} of every manifest row."""
     return {row["filestem"]: WorkingFrame.from_row(row) for row in manifest.to_dict("records")}
+
+
+def read_working_frames(manifest_path: str | os.PathLike) -> dict[str, WorkingFrame]:
+    """The working frames of ingest's ``manifest.parquet``; FileNotFoundError naming it when it is missing."""
+    path = Path(manifest_path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; the image frames (letterbox padding) come from ingest")
+    return working_frames(read_table(path, MANIFEST))
 
 
 def working_images(folder: str | os.PathLike, manifest: pd.DataFrame) -> dict[str, tuple[Path, float]]:

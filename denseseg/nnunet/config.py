@@ -34,6 +34,16 @@ class Schedule(BaseModel):
     save_every: int = Field(ge=1)  # checkpoint_latest.pth every this many epochs (where a killed run resumes)
 
 
+class Optimizer(BaseModel):
+    """nnU-Net's optimiser: ``sgd`` is its own (SGD, Nesterov momentum 0.99); ``adamw`` that of its
+    ``nnUNetTrainerAdam`` variants (AdamW, amsgrad). Both decay the rate polynomially over the epochs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Literal["sgd", "adamw"]
+    initial_lr: float | None = Field(gt=0)  # null: nnU-Net's 1e-2
+
+
 class NnUNetParams(BaseModel):
     """Everything one nnU-Net run needs besides its folders and its data."""
 
@@ -43,9 +53,11 @@ class NnUNetParams(BaseModel):
     fold: Literal["all"]  # train on the whole training split (the paper: no overlapping structures across folds)
     plan: PlanEdits
     schedule: Schedule
+    optimizer: Optimizer
     processes: int = Field(ge=1)  # nnU-Net's worker processes for fingerprinting and preprocessing
     augmentation_processes: int = Field(ge=0)  # nnUNet_n_proc_DA; 0: augmentation in the main process (seeded)
     device: str  # auto | cpu | cuda
     threads: int = Field(ge=1)  # torch CPU threads
+    rotation_deg: float | None = Field(ge=0, le=180)  # augmentation's rotation range +-; null: nnU-Net's rule
     tile_step_size: float = Field(gt=0, le=1)  # sliding-window step as a fraction of the patch (nnU-Net: 0.5)
     threshold: float = Field(gt=0, lt=1)  # a region's probability above this is the structure

@@ -27,14 +27,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from denseseg.nnunet.config import NnUNetParams, Schedule
+from denseseg.nnunet.config import NnUNetParams, Optimizer, Schedule
 from denseseg.nnunet.environment import Folders, nnunet_environment
 from denseseg.nnunet.plan import PLANS
 
 FINGERPRINT_FILE = "denseseg_fingerprint.json"
 FINAL, LATEST = "checkpoint_final.pth", "checkpoint_latest.pth"
+NNUNET_SCALE_RANGE = (0.85, 1.25)  # what nnU-Net's trainer passes to get_patch_size for the initial patch
 
 
 class NnUNetTrainingError(RuntimeError):
@@ -42,25 +45,55 @@ class NnUNetTrainingError(RuntimeError):
 
 
 class nnUNetTrainer_DenseSeg(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming of trainer variants)
-    """nnU-Net's trainer with its schedule from params (``apply_schedule`` before ``initialize``)."""
+    """nnU-Net's trainer with its schedule and rotation range from params (``apply_schedule`` before
+    ``initialize``)."""
 
-    def apply_schedule(self, schedule: Schedule) -> None:
+    rotation_deg: float | None = None  # None: nnU-Net's rule
+    optimizer_name: str = "sgd"  # nnU-Net's own
+
+    def apply_schedule(
+        self, schedule: Schedule, rotation_deg: float | None = None, optimizer: Optimizer | None = None
+    ) -> None:
         if self.was_initialized:
             raise NnUNetTrainingError("the schedule must be set before the trainer is initialized")
         self.num_epochs = schedule.epochs
         self.num_iterations_per_epoch = schedule.iterations_per_epoch
         self.num_val_iterations_per_epoch = schedule.val_iterations_per_epoch
         self.save_every = schedule.save_every
+        self.rotation_deg = rotation_deg
+        if optimizer is not None:
+            self.optimizer_name = optimizer.name
+            if optimizer.initial_lr is not None:
+                self.initial_lr = optimizer.initial_lr
+
+    def configure_optimizers(self):
+        """nnU-Net's SGD, or the AdamW of its ``nnUNetTrainerAdam`` variants; both with nnU-Net's poly decay."""
+        if self.optimizer_name == "sgd":
+            return super().configure_optimizers()
+        optimizer = torch.optim.AdamW(
+            self.network.parameters(), lr=self.initial_lr, weight_decay=self.weight_decay, amsgrad=True
+        )
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):  # noqa: N802 (nnU-Net's name)
-        """nnU-Net's augmentation without mirroring, in training and at test time.
+        """nnU-Net's augmentation without mirroring (in training and at test time), its rotation range from
+        params.
 
-        The structures are lateral: JSRT has right and left lungs and clavicles as separate channels, and
-        every wrist is normalised to one laterality (radius on one side, ulna on the other). A mirrored
-        training image teaches that "right lung" may lie on either side: with nnU-Net's default mirroring
-        the demo's paired JSRT structures reached only about 62 % DSC while the heart reached 97 %.
+        Mirroring: the structures are lateral. JSRT has right and left lungs and clavicles as separate
+        channels, and every wrist is normalised to one laterality (radius on one side, ulna on the other). A
+        mirrored training image teaches that "right lung" may lie on either side: with nnU-Net's default
+        mirroring the demo's paired JSRT structures reached only about 62 % DSC while the heart reached 97 %.
+
+        Rotation: nnU-Net rotates a 2-D patch by up to +-180 degrees unless its sides differ by more than 1.5x
+        (then +-15). Radiographs are taken upright, so ``rotation_deg`` can bound it (docs/nnunet.md).
         """
         rotation, dummy_2d, patch_size, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        if self.rotation_deg is not None:
+            bound = np.deg2rad(self.rotation_deg)
+            rotation = (-bound, bound)
+            patch = self.configuration_manager.patch_size
+            patch_size = get_patch_size(patch, rotation, rotation, rotation, NNUNET_SCALE_RANGE)
+            self.print_to_log_file(f"rotation_for_DA: +-{self.rotation_deg} degrees (params); patch {patch_size}")
         self.inference_allowed_mirroring_axes = None
         return rotation, dummy_2d, patch_size, None
 
@@ -145,7 +178,7 @@ def train(folders: Folders, dataset: str, params: NnUNetParams, seed: int, finge
             dataset_json=json.loads(dataset_json_file.read_text()),
             device=resolve_device(params.device),
         )
-        trainer.apply_schedule(params.schedule)
+        trainer.apply_schedule(params.schedule, params.rotation_deg, params.optimizer)
         resumed_from = None
         if resume:
             try:

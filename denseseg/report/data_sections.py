@@ -22,6 +22,27 @@ PAPER_SCALE = {  # the paper's data (its section 3.1)
 }
 
 
+def introduction(phantom: bool) -> list[Paragraph]:
+    """The report's opening: what ran on which data, and how every section says how to reproduce it."""
+    on = (
+        "the embedded default data: a synthetic wrist phantom in the GRAZPEDWRI-DX format, and a chest phantom "
+        "on the JSRT landmark shapes. Read 'What the phantom can and cannot claim' before any number."
+        if phantom
+        else "the data that params `paths.release_root` points at."
+    )
+    return [
+        Paragraph(
+            "Results of one `dvc repro` of the DenseSeg pipeline (Keuth et al., 'DenseSeg: Joint Learning for "
+            "Semantic Segmentation and Landmark Detection Using Dense Image-to-Shape Representation') on " + on
+        ),
+        Paragraph(
+            "Every section ends with how to reproduce its numbers: the stages, their params keys in "
+            "`params.yaml`, the files read and the commands (`dvc repro <stage>` re-runs what changed; "
+            "`python -m pipelines <stage> --set section.key=value` runs one stage with one value changed)."
+        ),
+    ]
+
+
 # ---------------------------------------------------------------- data flow
 
 

@@ -17,6 +17,7 @@ from denseseg.report.data_sections import (
     ROUND_COLUMNS,
     claims,
     data_flow,
+    introduction,
     propagation,
     registration,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "claims",
     "data_flow",
     "estimators",
+    "introduction",
     "new_landmarks",
     "overlays",
     "paper_table",

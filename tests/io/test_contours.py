@@ -2,8 +2,9 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from denseseg.io.contours import contour_frame, read_contour_shard, shard_filestems
+from denseseg.io.contours import contour_filestems, contour_frame, read_contour_shard, shard_filestems
 from denseseg.io.tables import CONTOURS, write_table
 
 
@@ -34,3 +35,17 @@ def test_contour_rows_round_trip(tmp_path):
 def test_an_image_without_outlines_has_no_rows():
     frame = contour_frame("img", {}, {}, ["a"])
     assert frame.empty and list(frame.columns) == CONTOURS.names
+
+
+def test_contour_filestems_per_shard_and_what_ingest_never_framed(tmp_path):
+    square = {"a": np.array([[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]])}
+    flags = {"a": np.zeros(3, bool)}
+    one, two, empty = (tmp_path / f"shard-000{i}.parquet" for i in range(3))
+    write_table(contour_frame("img-2", square, flags, ["a"]), one, CONTOURS)
+    write_table(pd.concat([contour_frame(s, square, flags, ["a"]) for s in ("img-3", "img-1")]), two, CONTOURS)
+    write_table(pd.DataFrame(columns=CONTOURS.names), empty, CONTOURS)
+    assert contour_filestems([one, two], {"img-1", "img-2", "img-3"}) == {one: ["img-2"], two: ["img-1", "img-3"]}
+    with pytest.raises(ValueError, match=r"2 image\(s\) not in the ingest manifest, e.g. img-1"):
+        contour_filestems([one, two], {"img-2"})
+    with pytest.raises(ValueError, match=f"{tmp_path}: contour shards hold no image"):
+        contour_filestems([empty], {"img-1"})

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from denseseg.io.ingested import check_images
+from denseseg.io.ingested import check_images, read_working_frames
 from denseseg.io.png import write_png
 
 
@@ -32,3 +32,8 @@ def test_no_readable_image_or_several_sizes_is_an_error(tmp_path):
     write_png(tmp_path / "b.png", np.zeros((5, 4), np.uint16))
     with pytest.raises(ValueError, match="several working sizes"):
         check_images(tmp_path, _manifest([("a", "a.png", 6, 4), ("b", "b.png", 5, 4)]))
+
+
+def test_working_frames_need_ingests_manifest(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"manifest.parquet: missing; the image frames .* come from ingest"):
+        read_working_frames(tmp_path / "manifest.parquet")

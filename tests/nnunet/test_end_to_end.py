@@ -41,6 +41,8 @@ def _params() -> NnUNetParams:
         augmentation_processes=0,
         device="cpu",
         threads=1,
+        optimizer={"name": "sgd", "initial_lr": None},
+        rotation_deg=15.0,
         tile_step_size=0.5,
         threshold=0.5,
     )
@@ -100,6 +102,53 @@ def test_trainer_runs_the_schedule_from_params(pipeline):
     assert checkpoint["init_args"]["fold"] == "all"
     # lateral structures (right/left lung): no mirroring, neither in training nor at test time
     assert checkpoint["inference_allowed_mirroring_axes"] is None
+
+
+def _trainer(pipeline):
+    """A trainer on the toy's preprocessed dataset, built as ``train()`` builds it (not initialised)."""
+    from denseseg.nnunet.training import nnUNetTrainer_DenseSeg
+
+    plans = pipeline["plans"]
+    return nnUNetTrainer_DenseSeg(
+        plans={**json.loads(plans.read_text()), "continue_training": False},
+        configuration="2d",
+        fold="all",
+        dataset_json=json.loads((plans.parent / "dataset.json").read_text()),
+        device=torch.device("cpu"),
+    )
+
+
+@pytest.mark.parametrize("degrees", [15.0, None])
+def test_the_rotation_range_comes_from_params(pipeline, degrees):
+    """None keeps nnU-Net's rule: +-180 degrees for the toy's square patch; a value bounds it, mirroring stays off."""
+    from denseseg.nnunet.environment import nnunet_environment
+
+    with nnunet_environment(pipeline["folders"], 0):
+        trainer = _trainer(pipeline)
+        trainer.apply_schedule(_params().schedule, degrees)
+        rotation, _, patch_size, mirror_axes = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+    bound = np.pi / 12 if degrees else np.pi
+    assert rotation == pytest.approx((-bound, bound)) and mirror_axes is None
+    assert len(patch_size) == 2 and min(patch_size) >= 32  # room for the rotated patch
+
+
+def test_the_optimiser_comes_from_params(pipeline):
+    from denseseg.nnunet.config import Optimizer
+    from denseseg.nnunet.environment import nnunet_environment
+
+    with nnunet_environment(pipeline["folders"], 0):
+        trainer = _trainer(pipeline)
+        trainer.network = torch.nn.Conv2d(1, 1, 1)  # configure_optimizers only reads the parameters
+        trainer.apply_schedule(_params().schedule, None, Optimizer(name="adamw", initial_lr=3e-3))
+        adamw, poly = trainer.configure_optimizers()
+        default = _trainer(pipeline)
+        default.network = trainer.network
+        default.apply_schedule(_params().schedule, None, Optimizer(name="sgd", initial_lr=None))
+        sgd, _ = default.configure_optimizers()
+    assert isinstance(adamw, torch.optim.AdamW) and adamw.param_groups[0]["lr"] == 3e-3
+    assert adamw.param_groups[0]["amsgrad"] and poly.max_steps == _params().schedule.epochs
+    assert isinstance(sgd, torch.optim.SGD) and sgd.param_groups[0]["lr"] == 1e-2  # nnU-Net's own
+    assert sgd.param_groups[0]["momentum"] == 0.99 and sgd.param_groups[0]["nesterov"]
 
 
 def test_a_finished_run_with_the_same_fingerprint_is_not_trained_again(pipeline):

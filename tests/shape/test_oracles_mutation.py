@@ -15,6 +15,7 @@ from denseseg.anatomy import WRIST
 from denseseg.shape.landmark_table import structure_rows
 from denseseg.shape.polyline import order_reversals
 from denseseg.shape.registration import RegistrationParams, register_bone, sample_images
+from denseseg.shape.registration.bone import inverse_gap
 from denseseg.shape.umeyama import Similarity
 from tests.builders import project_params
 
@@ -117,3 +118,30 @@ def test_registration_synthetic_truth_outlines_their_disjoint_masks():
             yy, xx = np.nonzero(image.masks[i] & ~ndimage.binary_erosion(image.masks[i]))
             gap = np.sqrt(((pts[:, None, :] - np.column_stack([xx, yy])[None]) ** 2).sum(2)).min(1)
             assert gap.max() < 1.5, s
+
+
+def _dense_square(lo: float, hi: float, per_side: int = 40) -> np.ndarray:
+    """The square [lo, hi]^2 as a closed outline, ``per_side`` vertices per side, counter-clockwise from (lo, lo)."""
+    t = np.linspace(0.0, 1.0, per_side, endpoint=False)
+    corners = np.array([[lo, lo], [hi, lo], [hi, hi], [lo, hi]])
+    return np.concatenate([a + t[:, None] * (b - a) for a, b in zip(corners, np.roll(corners, -1, 0), strict=True)])
+
+
+def test_inverse_gap_counts_every_landmark_the_view_shows_and_no_other():
+    outline = _dense_square(0.5, 50.0)
+    view = (0.0, 0.0, 100.0, 100.0)  # (top, left, bottom, right): x = 0.5 lies 0.5 px inside the left edge
+    landmarks = np.array([[0.5, 25.0], [-0.3, 30.0], [50.0, 25.0]])
+    delta = np.array([-9.0, 20.0, 2.0])  # by construction: 9 px inside the view, 20 px off it, 2 px well inside
+    assert inverse_gap(delta, landmarks, outline, None, view) == 9.0
+    assert inverse_gap(delta, landmarks, outline, None, None) == 20.0  # no view: every landmark has a say
+    assert inverse_gap(delta[1:2], landmarks[1:2], outline, None, view) == 0.0  # none seen: no figure
+
+
+def test_inverse_gap_ignores_landmarks_on_the_cut_edge_of_an_outline():
+    outline = _dense_square(10.0, 50.0)
+    border = np.zeros(len(outline), dtype=bool)
+    border[40:80] = True  # the side x = 50 (the second 40 vertices) is where the image cut the bone
+    landmarks = np.array([[50.0, 30.0], [30.0, 10.0]])
+    delta = np.array([15.0, 4.0])
+    assert inverse_gap(delta, landmarks, outline, border, (100, 100)) == 4.0
+    assert inverse_gap(delta, landmarks, outline, None, (100, 100)) == 15.0

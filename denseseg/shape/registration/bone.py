@@ -135,12 +135,19 @@ def register_bone(
         snapped, delta = _inverse_consistent(
             snapped, sim.apply(ref_landmarks), ref_outline, outline, sim, params, cut, border, shape
         )
-        seen = evidence_mask(snapped, outline, border, shape, 0.0)  # off-view landmarks have no say
-        gap = float(np.abs(delta[seen]).max()) if seen.any() else 0.0
+        gap = inverse_gap(delta, snapped, outline, border, shape)
     if border is not None and np.any(border) and shape is not None:
         off = ~inside_box(carried, shape, 0.0) | ~evidence_mask(snapped, outline, border, None, 0.0)
         snapped = spread_off_view(snapped, off, outline, border)
     return BoneResult(separate_coincident(snapped, outline), chamfer(field.moved, fixed), sim.scale, gap)
+
+
+def inverse_gap(delta, landmarks, outline, border, shape) -> float:
+    """The inverse-consistency QC figure: the largest forward/reverse disagreement ``delta`` (px) among the
+    landmarks that carry evidence (inside the view, edge included, and not on a cut outline's edge segment);
+    0 when none does. Off-view landmarks have no say: the outline there is the image edge, not the bone."""
+    seen = evidence_mask(landmarks, outline, border, shape, 0.0)
+    return float(np.abs(np.asarray(delta)[seen]).max()) if seen.any() else 0.0
 
 
 def _inverse_consistent(snapped, aligned_landmarks, ref_outline, outline, sim, params, cut, border, shape):
