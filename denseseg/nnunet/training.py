@@ -31,7 +31,7 @@ from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_p
 from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-from denseseg.nnunet.config import NnUNetParams, Optimizer, Schedule
+from denseseg.nnunet.config import NnUNetParams
 from denseseg.nnunet.environment import Folders, nnunet_environment
 from denseseg.nnunet.plan import PLANS
 
@@ -45,26 +45,24 @@ class NnUNetTrainingError(RuntimeError):
 
 
 class nnUNetTrainer_DenseSeg(nnUNetTrainer):  # noqa: N801 (nnU-Net's naming of trainer variants)
-    """nnU-Net's trainer with its schedule and rotation range from params (``apply_schedule`` before
-    ``initialize``)."""
+    """nnU-Net's trainer with its schedule, optimiser and rotation range from params (``apply_params``
+    before ``initialize``)."""
 
     rotation_deg: float | None = None  # None: nnU-Net's rule
     optimizer_name: str = "sgd"  # nnU-Net's own
 
-    def apply_schedule(
-        self, schedule: Schedule, rotation_deg: float | None = None, optimizer: Optimizer | None = None
-    ) -> None:
+    def apply_params(self, params: NnUNetParams) -> None:
         if self.was_initialized:
-            raise NnUNetTrainingError("the schedule must be set before the trainer is initialized")
+            raise NnUNetTrainingError("the params must be applied before the trainer is initialized")
+        schedule = params.schedule
         self.num_epochs = schedule.epochs
         self.num_iterations_per_epoch = schedule.iterations_per_epoch
         self.num_val_iterations_per_epoch = schedule.val_iterations_per_epoch
         self.save_every = schedule.save_every
-        self.rotation_deg = rotation_deg
-        if optimizer is not None:
-            self.optimizer_name = optimizer.name
-            if optimizer.initial_lr is not None:
-                self.initial_lr = optimizer.initial_lr
+        self.rotation_deg = params.rotation_deg
+        self.optimizer_name = params.optimizer.name
+        if params.optimizer.initial_lr is not None:
+            self.initial_lr = params.optimizer.initial_lr
 
     def configure_optimizers(self):
         """nnU-Net's SGD, or the AdamW of its ``nnUNetTrainerAdam`` variants; both with nnU-Net's poly decay."""
@@ -178,7 +176,7 @@ def train(folders: Folders, dataset: str, params: NnUNetParams, seed: int, finge
             dataset_json=json.loads(dataset_json_file.read_text()),
             device=resolve_device(params.device),
         )
-        trainer.apply_schedule(params.schedule, params.rotation_deg, params.optimizer)
+        trainer.apply_params(params)
         resumed_from = None
         if resume:
             try:

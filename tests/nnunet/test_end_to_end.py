@@ -125,7 +125,7 @@ def test_the_rotation_range_comes_from_params(pipeline, degrees):
 
     with nnunet_environment(pipeline["folders"], 0):
         trainer = _trainer(pipeline)
-        trainer.apply_schedule(_params().schedule, degrees)
+        trainer.apply_params(_params().model_copy(update={"rotation_deg": degrees}))
         rotation, _, patch_size, mirror_axes = trainer.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
     bound = np.pi / 12 if degrees else np.pi
     assert rotation == pytest.approx((-bound, bound)) and mirror_axes is None
@@ -139,11 +139,11 @@ def test_the_optimiser_comes_from_params(pipeline):
     with nnunet_environment(pipeline["folders"], 0):
         trainer = _trainer(pipeline)
         trainer.network = torch.nn.Conv2d(1, 1, 1)  # configure_optimizers only reads the parameters
-        trainer.apply_schedule(_params().schedule, None, Optimizer(name="adamw", initial_lr=3e-3))
+        trainer.apply_params(_params().model_copy(update={"optimizer": Optimizer(name="adamw", initial_lr=3e-3)}))
         adamw, poly = trainer.configure_optimizers()
         default = _trainer(pipeline)
         default.network = trainer.network
-        default.apply_schedule(_params().schedule, None, Optimizer(name="sgd", initial_lr=None))
+        default.apply_params(_params())  # sgd, initial_lr null: nnU-Net's own
         sgd, _ = default.configure_optimizers()
     assert isinstance(adamw, torch.optim.AdamW) and adamw.param_groups[0]["lr"] == 3e-3
     assert adamw.param_groups[0]["amsgrad"] and poly.max_steps == _params().schedule.epochs
