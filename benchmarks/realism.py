@@ -36,7 +36,7 @@ the imaging chain (blur, noise, texture, spectrum) with the PA views but not the
 anatomy; ``--pa-only`` keeps only real PA images (then too few for grouped
 folds with the shared four: two).
 
-Usage: python benchmarks/realism.py [--real DIR] [--phantom DIR] [--patients N] [--pa-only]
+Usage: python benchmarks/realism.py [--real DIR] [--phantom DIR] [--patients N] [--imaging v1|v2] [--pa-only]
 The last line printed is one JSON object with these figures.
 """
 
@@ -217,8 +217,9 @@ def patch_auc(phantom: list[np.ndarray], real: list[np.ndarray], seed: int) -> t
     return float(roc_auc_score(y, scores)), folds, telling
 
 
-def render_phantom(root: Path, patients: int) -> list[Path]:
-    """PA images of a phantom of ``patients`` patients, rendered by the phantom stage of params.yaml."""
+def render_phantom(root: Path, patients: int, imaging: str | None = None) -> list[Path]:
+    """PA images of a phantom of ``patients`` patients, rendered by the phantom stage of params.yaml
+    (with its imaging chain ``imaging`` when given: ``v1`` or ``v2``)."""
     from stages.config import build_stage
 
     params = yaml.safe_load((PROJECT / "params.yaml").read_text())
@@ -230,6 +231,8 @@ def render_phantom(root: Path, patients: int) -> list[Path]:
         "phantom.p_lateral=0.0",
         "phantom.p_other=0.0",
     ]
+    if imaging is not None:
+        overrides.append(f"phantom.imaging={imaging}")
     build_stage("phantom", root, overrides).run_serial()
     release = root / params["paths"]["phantom_release"]
     return sorted(release.rglob("*.png"))
@@ -240,6 +243,7 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=SHARED / "grazpedwri-dx" / "images")
     parser.add_argument("--phantom", type=Path, default=None, help="a folder of phantom PNGs (default: render one)")
     parser.add_argument("--patients", type=int, default=16, help="patients of the rendered phantom")
+    parser.add_argument("--imaging", choices=("v1", "v2"), default=None, help="phantom imaging chain (default: params)")
     parser.add_argument("--height", type=int, default=512)
     parser.add_argument("--pa-only", action="store_true", help="only real PA views (filestem WRI-?1)")
     parser.add_argument("--seed", type=int, default=0)
@@ -255,7 +259,7 @@ def main() -> None:
         if args.phantom is not None:
             phantom_paths = sorted(args.phantom.rglob("*.png"))
         else:
-            phantom_paths = render_phantom(Path(scratch), args.patients)
+            phantom_paths = render_phantom(Path(scratch), args.patients, args.imaging)
         if len(phantom_paths) < 2:
             raise SystemExit(f"need at least two phantom images, found {len(phantom_paths)}")
         phantom = [normalised(read_png(p), args.height) for p in phantom_paths]

@@ -9,6 +9,7 @@ renders it, and the same child looks alike in all of their studies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -59,6 +60,9 @@ class RenderSettings(BaseModel):
     aspect_min: float  # width / height
     aspect_max: float
     p_crop: float = Field(ge=0, le=1)
+    # the imaging chain: "v1" flat bones, no scatter or processing (the default: every measured figure is on
+    # it); "v2" tubular bones (cortex and marrow), trabecular texture, scatter, edge-enhancing processing
+    imaging: Literal["v1", "v2"] = "v1"
 
     @model_validator(mode="after")
     def _check_render(self):
@@ -145,7 +149,8 @@ def synthesise(spec: ImageSpec, seed: int, settings: RenderSettings) -> Synthesi
     shape = (height, width)
     bones_px = {name: pose.to_image(pts) for name, pts in bones_mm.items()}
 
-    texture = band_noise(shape, 0.15 * px_per_mm, 0.8 * px_per_mm, rng)
+    v2 = settings.imaging == "v2"
+    texture = band_noise(shape, (0.2 if v2 else 0.15) * px_per_mm, (1.0 if v2 else 0.8) * px_per_mm, rng)
     density = {}
     for name in bones_px:
         d = 1.0 if name in ("radius", "ulna") else 0.9
@@ -153,13 +158,13 @@ def synthesise(spec: ImageSpec, seed: int, settings: RenderSettings) -> Synthesi
         density[name] = d * (0.75 if spec.osteopenia else 1.0) * rng.uniform(0.95, 1.05)
     long_bones = {n for n, t in atlas().items() if t.long_bone}
     attenuation = 0.5 * rng.uniform(0.7, 1.2) * tissue_thickness(pose.to_image(tissue_mm), shape, px_per_mm)
-    attenuation += bone_attenuation(bones_px, density, shape, px_per_mm, texture, long_bones)
+    attenuation += bone_attenuation(bones_px, density, shape, px_per_mm, texture, long_bones, tube=v2)
     if spec.cast:
         attenuation += cast_attenuation(pose.to_image(cast_mm), shape, px_per_mm, image_rng(seed, spec.index, 1))
     if spec.metal:
         anchor = pose.to_image((METAL_ANCHOR_MM * growth.scale)[None])[0]
         attenuation += metal_attenuation(anchor, angle, shape, px_per_mm, image_rng(seed, spec.index, 2))
-    raw = expose(attenuation, Exposure.draw(rng), rng)
+    raw = expose(attenuation, Exposure.draw(rng, settings.imaging), px_per_mm, rng)
 
     inside = collimation_mask(shape, rng)
     lo = float(raw.min())
