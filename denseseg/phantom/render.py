@@ -31,33 +31,25 @@ class Exposure:
     heel: float  # linear brightness gradient across the field
     heel_angle: float
     noise: float
-    scatter: float  # share of the signal scattered into a broad glow
-    enhance: float  # gain of the detector's unsharp-mask processing
-    enhance_mm: float  # its kernel (Gaussian sigma, mm)
+    scatter: float = 0.0  # share of the signal scattered into a broad glow
+    enhance: float = 0.0  # gain of the detector's unsharp-mask processing (0: none)
+    enhance_mm: float = 3.0  # its kernel (Gaussian sigma, mm)
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, imaging: str = "v1") -> Exposure:
+    def draw(cls, rng: np.random.Generator, imaging: str) -> Exposure:
         """Draw one acquisition; ``imaging`` "v1" (flat chain: no scatter, no processing) or "v2"."""
-        mu, gamma, background, heel, heel_angle = (
+        noise = (0.008, 0.02) if imaging == "v1" else (0.006, 0.016)
+        common = (
             float(rng.uniform(0.9, 1.5)),
             float(rng.uniform(0.75, 1.25)),
             float(rng.uniform(0.05, 0.22)),
             float(rng.uniform(0.0, 0.18)),
             float(rng.uniform(0, 2 * np.pi)),
+            float(rng.uniform(*noise)),
         )
         if imaging == "v1":
-            return cls(mu, gamma, background, heel, heel_angle, float(rng.uniform(0.008, 0.02)), 0.0, 0.0, 3.0)
-        return cls(
-            mu,
-            gamma,
-            background,
-            heel,
-            heel_angle,
-            float(rng.uniform(0.006, 0.016)),
-            float(rng.uniform(0.05, 0.2)),
-            float(rng.uniform(0.6, 1.2)),
-            float(rng.uniform(2.0, 4.0)),
-        )
+            return cls(*common)
+        return cls(*common, float(rng.uniform(0.05, 0.2)), float(rng.uniform(0.6, 1.2)), float(rng.uniform(2.0, 4.0)))
 
 
 def band_noise(shape: tuple[int, int], fine_px: float, coarse_px: float, rng: np.random.Generator) -> np.ndarray:
@@ -106,7 +98,7 @@ def bone_attenuation(
     px_per_mm: float,
     texture: np.ndarray,
     long_bones: set[str],
-    tube: bool = True,
+    tube: bool,
 ) -> np.ndarray:
     """Sum of every bone's projected attenuation (overlaps add up, as in a real projection).
 
@@ -124,15 +116,15 @@ def bone_attenuation(
         mask, (r0, c0) = crop
         padded = np.pad(mask, 1, mode="edge")  # a bone cut by the image edge continues beyond it
         depth_px = ndimage.distance_transform_edt(padded)[1:-1, 1:-1].astype(np.float32)
+        depth = depth_px / px_per_mm
         tex = texture[r0 : r0 + mask.shape[0], c0 : c0 + mask.shape[1]]
         if tube:
-            depth, half_width = depth_px / px_per_mm, local_half_width(depth_px) / px_per_mm
+            half_width = local_half_width(depth_px) / px_per_mm
             share = 0.28 if name in long_bones else 0.14
             cortex = np.maximum(share * half_width, 0.35)
             shell, medulla = tube_profile(depth, half_width, cortex)
             value = density[name] * (0.8 * shell + 0.15 * medulla * np.clip(1 + 0.45 * tex, 0.2, None))
         else:
-            depth = depth_px / px_per_mm
             chord = np.sqrt(np.clip(depth / max(float(depth.max()), 0.5), 0, 1))
             rim = np.exp(-depth / (0.9 if name in long_bones else 0.5))
             value = density[name] * (0.3 * chord * (1 + 0.1 * tex) + 0.4 * rim)

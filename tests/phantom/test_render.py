@@ -27,7 +27,9 @@ def test_local_half_width_of_a_uniform_bar_is_its_centre_depth():
 def test_a_shaft_has_a_bright_cortex_around_a_darker_marrow_cavity():
     shape, px_per_mm = (100, 100), 4.0
     bar = np.array([[30, 10], [70, 10], [70, 90], [30, 90]], float)  # 10 mm wide
-    att = bone_attenuation({"radius": bar}, {"radius": 1.0}, shape, px_per_mm, np.zeros(shape, np.float32), {"radius"})
+    att = bone_attenuation(
+        {"radius": bar}, {"radius": 1.0}, shape, px_per_mm, np.zeros(shape, np.float32), {"radius"}, tube=True
+    )
     row = att[50]
     inside = row[31:70]
     peak = 31 + int(np.argmax(inside[:20]))
